@@ -1,0 +1,196 @@
+package chattest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	gosse "github.com/tmaxmax/go-sse"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+// Event is one parsed Server-Sent Event.
+type Event struct {
+	// ID is the event's id, or the last id seen before it.
+	ID string
+	// Name is the event field ("" for unnamed events).
+	Name string
+	Data string
+}
+
+// Decode unmarshals the event's data as JSON.
+func (e Event) Decode(v any) error { return json.Unmarshal([]byte(e.Data), v) }
+
+// ReadEvents parses a whole event stream with a spec-compliant parser.
+// Comments are skipped.
+func ReadEvents(r io.Reader) ([]Event, error) {
+	var evs []Event
+	for ev, err := range gosse.Read(r, &gosse.ReadConfig{MaxEventSize: 16 << 20}) {
+		if err != nil {
+			return evs, err
+		}
+		evs = append(evs, Event{ID: ev.LastEventID, Name: ev.Type, Data: ev.Data})
+	}
+	return evs, nil
+}
+
+// Stream is a response as a client sees it.
+type Stream struct {
+	Status int
+	Header http.Header
+	// Events of a stream; empty for an error answered before it started.
+	Events []Event
+	// Start is the start event's data (delta and snapshot modes).
+	Start *chat.StartData
+	// Text is what a client shows: the deltas joined, the last snapshot, or
+	// the OpenAI chunks' contents joined.
+	Text string
+	// Done is set by a done event (or, in openai mode, by [DONE], with the
+	// finish reason and usage of the chunks before it).
+	Done *chat.DoneData
+	// Error is set by an error event, or by a JSON error answered instead of
+	// a stream (then Retryable is false).
+	Error *chat.ErrorData
+	// Terminals counts terminal events; a well-formed stream has exactly one.
+	Terminals int
+}
+
+// Post sends body (marshalled to JSON unless it is a string or []byte) to
+// url and reads the answer with [Read].
+func Post(client *http.Client, url string, body any) (*Stream, error) {
+	var b []byte
+	switch v := body.(type) {
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := client.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return Read(resp)
+}
+
+// UserMessage is a request with one user message.
+func UserMessage(text string) *chat.Request {
+	return &chat.Request{Messages: []chat.Message{{Role: chat.RoleUser, Content: text}}}
+}
+
+// Read reads and closes resp's body. A text/event-stream answer is parsed
+// into events and interpreted in whichever mode it was sent; any other
+// answer is read as a JSON error.
+func Read(resp *http.Response) (*Stream, error) {
+	defer resp.Body.Close()
+	s := &Stream{Status: resp.StatusCode, Header: resp.Header}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		var body struct {
+			Error *chat.ErrorData `json:"error"`
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return s, err
+		}
+		if err := json.Unmarshal(b, &body); err != nil || body.Error == nil {
+			return s, fmt.Errorf("chattest: status %d with body %q", resp.StatusCode, b)
+		}
+		s.Error = body.Error
+		return s, nil
+	}
+	evs, err := ReadEvents(resp.Body)
+	s.Events = evs
+	if err != nil {
+		return s, err
+	}
+	return s, s.interpret()
+}
+
+func (s *Stream) interpret() error {
+	var text strings.Builder
+	var finish string
+	var usage *chat.Usage
+	for _, ev := range s.Events {
+		var err error
+		switch ev.Name {
+		case chat.EventStart:
+			s.Start = new(chat.StartData)
+			err = ev.Decode(s.Start)
+		case chat.EventDelta:
+			var d chat.TextData
+			err = ev.Decode(&d)
+			text.WriteString(d.Text)
+		case chat.EventSnapshot:
+			var d chat.TextData
+			err = ev.Decode(&d)
+			text.Reset()
+			text.WriteString(d.Text)
+		case chat.EventDone:
+			s.Terminals++
+			s.Done = new(chat.DoneData)
+			err = ev.Decode(s.Done)
+		case chat.EventError:
+			s.Terminals++
+			s.Error = new(chat.ErrorData)
+			err = ev.Decode(s.Error)
+		case "":
+			if ev.Data == "[DONE]" {
+				s.Terminals++
+				s.Done = &chat.DoneData{FinishReason: finish, Usage: usage}
+				continue
+			}
+			var c openAIChunk
+			if err = ev.Decode(&c); err != nil {
+				break
+			}
+			if c.Error != nil {
+				s.Terminals++
+				s.Error = &chat.ErrorData{Code: chat.Code(c.Error.Code), Message: c.Error.Message}
+				continue
+			}
+			for _, ch := range c.Choices {
+				text.WriteString(ch.Delta.Content)
+				if ch.FinishReason != nil {
+					finish = *ch.FinishReason
+				}
+			}
+			if c.Usage != nil {
+				usage = &chat.Usage{InputTokens: c.Usage.PromptTokens, OutputTokens: c.Usage.CompletionTokens, TotalTokens: c.Usage.TotalTokens}
+			}
+		default:
+			err = errors.New("unknown event")
+		}
+		if err != nil {
+			return fmt.Errorf("chattest: event %q (id %q) with data %q: %w", ev.Name, ev.ID, ev.Data, err)
+		}
+	}
+	s.Text = text.String()
+	return nil
+}
+
+type openAIChunk struct {
+	Choices []struct {
+		Delta struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	} `json:"usage"`
+	Error *struct {
+		Message string `json:"message"`
+		Code    string `json:"code"`
+	} `json:"error"`
+}

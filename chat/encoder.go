@@ -1,0 +1,242 @@
+package chat
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/ssechat/ssechat/sse"
+)
+
+// Mode is a wire format for the stream.
+type Mode string
+
+// The wire modes.
+const (
+	// ModeDelta sends "start", then one "delta" event per piece of text
+	// ({"text":"..."}), then one terminal "done" or "error" event.
+	ModeDelta Mode = "delta"
+	// ModeSnapshot is ModeDelta with "snapshot" events that carry all the
+	// text so far, for clients that replace rather than append.
+	ModeSnapshot Mode = "snapshot"
+	// ModeOpenAI sends unnamed events whose data are OpenAI
+	// chat.completion.chunk objects, then "data: [DONE]", so that OpenAI
+	// client libraries can consume the stream.
+	ModeOpenAI Mode = "openai"
+)
+
+func (m Mode) valid() bool { return m == ModeDelta || m == ModeSnapshot || m == ModeOpenAI }
+
+// Event names of the delta and snapshot modes.
+const (
+	EventStart    = "start"
+	EventDelta    = "delta"
+	EventSnapshot = "snapshot"
+	EventDone     = "done"
+	EventError    = "error"
+)
+
+// StartData is the data of the "start" event.
+type StartData struct {
+	ID    string `json:"id"`
+	Model string `json:"model,omitempty"`
+}
+
+// TextData is the data of "delta" and "snapshot" events.
+type TextData struct {
+	Text string `json:"text"`
+}
+
+// DoneData is the data of the "done" event. Usage is omitted when the
+// provider did not report it.
+type DoneData struct {
+	FinishReason string `json:"finish_reason"`
+	Usage        *Usage `json:"usage,omitempty"`
+}
+
+// ErrorData is the data of the "error" event.
+type ErrorData struct {
+	Code      Code   `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
+}
+
+// OpenAI's chat.completion.chunk, the subset clients read.
+type oaChunk struct {
+	ID      string     `json:"id"`
+	Object  string     `json:"object"`
+	Created int64      `json:"created"`
+	Model   string     `json:"model"`
+	Choices []oaChoice `json:"choices"`
+	Usage   *oaUsage   `json:"usage,omitempty"`
+}
+
+type oaChoice struct {
+	Index        int     `json:"index"`
+	Delta        oaDelta `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+type oaDelta struct {
+	Role    string `json:"role,omitempty"`
+	Content string `json:"content,omitempty"`
+}
+
+type oaUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+type oaError struct {
+	Error struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+		Code    Code   `json:"code"`
+	} `json:"error"`
+}
+
+// encoder turns one stream's progress into events. It is the only part that
+// knows the wire formats. Events accumulate in a batch until flush, which
+// writes them in one Send; the buffers are reused, so a delta event costs one
+// allocation (its id string).
+type encoder struct {
+	mode         Mode
+	ascii        bool
+	streamID     string
+	model        string
+	created      int64
+	includeUsage bool
+
+	seq  int64
+	text strings.Builder // all text so far
+
+	json   bytes.Buffer
+	je     *json.Encoder
+	arena  []byte
+	ends   []int
+	events []sse.Event
+
+	// Reused payloads, so that encoding boxes pointers, not values.
+	start    StartData
+	delta    TextData
+	done     DoneData
+	fail     ErrorData
+	oa       oaChunk
+	oaChoice [1]oaChoice
+	oaUsage  oaUsage
+	oaError  oaError
+}
+
+func newEncoder(mode Mode, ascii bool, streamID string, req *Request, created int64) *encoder {
+	e := &encoder{mode: mode, ascii: ascii, streamID: streamID, model: req.Model, created: created}
+	e.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	e.je = json.NewEncoder(&e.json)
+	e.je.SetEscapeHTML(false)
+	e.oa = oaChunk{ID: "chatcmpl-" + streamID, Object: "chat.completion.chunk", Created: created, Model: req.Model}
+	return e
+}
+
+// add encodes v as the data of the next event.
+func (e *encoder) add(name string, v any) {
+	e.json.Reset()
+	_ = e.je.Encode(v) // payloads are plain structs of strings and numbers
+	b := bytes.TrimSuffix(e.json.Bytes(), []byte{'\n'})
+	if e.ascii {
+		e.arena = sse.AppendASCIIJSON(e.arena, b)
+	} else {
+		e.arena = append(e.arena, b...)
+	}
+	e.push(name)
+}
+
+func (e *encoder) addRaw(name, data string) {
+	e.arena = append(e.arena, data...)
+	e.push(name)
+}
+
+func (e *encoder) push(name string) {
+	e.ends = append(e.ends, len(e.arena))
+	e.events = append(e.events, sse.Event{ID: e.streamID + "." + strconv.FormatInt(e.seq, 10), Name: name})
+	e.seq++
+}
+
+// flush writes the batch in one write and resets it.
+func (e *encoder) flush(w *sse.Writer) error {
+	if len(e.events) == 0 {
+		return nil
+	}
+	start := 0
+	for i, end := range e.ends {
+		e.events[i].Data = e.arena[start:end]
+		start = end
+	}
+	err := w.Send(e.events...)
+	clear(e.events) // drop references to ids and the arena
+	e.events, e.ends, e.arena = e.events[:0], e.ends[:0], e.arena[:0]
+	return err
+}
+
+func (e *encoder) openaiChunk(delta oaDelta, finish *string) *oaChunk {
+	e.oaChoice[0] = oaChoice{Delta: delta, FinishReason: finish}
+	e.oa.Choices = e.oaChoice[:]
+	e.oa.Usage = nil
+	return &e.oa
+}
+
+func (e *encoder) addStart() {
+	switch e.mode {
+	case ModeOpenAI:
+		e.add("", e.openaiChunk(oaDelta{Role: "assistant"}, nil))
+	default:
+		e.start = StartData{ID: e.streamID, Model: e.model}
+		e.add(EventStart, &e.start)
+	}
+}
+
+func (e *encoder) addText(text string) {
+	e.text.WriteString(text)
+	switch e.mode {
+	case ModeOpenAI:
+		e.add("", e.openaiChunk(oaDelta{Content: text}, nil))
+	case ModeSnapshot:
+		e.delta.Text = e.text.String() // no copy: the builder only appends
+		e.add(EventSnapshot, &e.delta)
+	default:
+		e.delta.Text = text
+		e.add(EventDelta, &e.delta)
+	}
+	e.delta.Text = ""
+}
+
+func (e *encoder) addDone(finishReason string, usage *Usage) {
+	switch e.mode {
+	case ModeOpenAI:
+		e.add("", e.openaiChunk(oaDelta{}, &finishReason))
+		if e.includeUsage && usage != nil {
+			e.oaUsage = oaUsage{PromptTokens: usage.InputTokens, CompletionTokens: usage.OutputTokens, TotalTokens: usage.TotalTokens}
+			e.oa.Choices = e.oaChoice[:0]
+			e.oa.Usage = &e.oaUsage
+			e.add("", &e.oa)
+		}
+		e.addRaw("", "[DONE]")
+	default:
+		e.done = DoneData{FinishReason: finishReason, Usage: usage}
+		e.add(EventDone, &e.done)
+	}
+}
+
+func (e *encoder) addError(err *Error) {
+	switch e.mode {
+	case ModeOpenAI:
+		// OpenAI ends a failed stream with an error object and no [DONE].
+		e.oaError.Error.Message = err.ClientMessage()
+		e.oaError.Error.Type = string(err.Code)
+		e.oaError.Error.Code = err.Code
+		e.add("", &e.oaError)
+	default:
+		e.fail = ErrorData{Code: err.Code, Message: err.ClientMessage(), Retryable: err.Retryable()}
+		e.add(EventError, &e.fail)
+	}
+}

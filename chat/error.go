@@ -1,0 +1,132 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// Code classifies an [Error]. The set is closed: clients branch on these
+// strings, which appear as "code" in JSON error bodies and error events.
+type Code string
+
+// The codes, with the HTTP status each maps to before the stream starts.
+const (
+	CodeBadRequest           Code = "bad_request"            // 400: malformed JSON or query
+	CodeUnauthenticated      Code = "unauthenticated"        // 401
+	CodePermissionDenied     Code = "permission_denied"      // 403
+	CodeMethodNotAllowed     Code = "method_not_allowed"     // 405
+	CodeRequestTooLarge      Code = "request_too_large"      // 413
+	CodeUnsupportedMediaType Code = "unsupported_media_type" // 415
+	CodeInvalidRequest       Code = "invalid_request"        // 422: well-formed but invalid
+	CodeRateLimited          Code = "rate_limited"           // 429, retryable
+	CodeCanceled             Code = "canceled"               // 499: the client went away
+	CodeInternal             Code = "internal"               // 500
+	CodeUpstreamError        Code = "upstream_error"         // 502: the provider failed or refused us
+	CodeTruncated            Code = "truncated"              // 502, retryable: the answer was cut off
+	CodeUpstreamUnavailable  Code = "upstream_unavailable"   // 503, retryable
+	CodeTimeout              Code = "timeout"                // 504, retryable
+)
+
+type codeInfo struct {
+	status    int
+	retryable bool
+	message   string
+}
+
+var codes = map[Code]codeInfo{
+	CodeBadRequest:           {http.StatusBadRequest, false, "the request is malformed"},
+	CodeUnauthenticated:      {http.StatusUnauthorized, false, "authentication required"},
+	CodePermissionDenied:     {http.StatusForbidden, false, "permission denied"},
+	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, false, "method not allowed"},
+	CodeRequestTooLarge:      {http.StatusRequestEntityTooLarge, false, "the request body is too large"},
+	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, false, "the request body must be application/json"},
+	CodeInvalidRequest:       {http.StatusUnprocessableEntity, false, "the request is invalid"},
+	CodeRateLimited:          {http.StatusTooManyRequests, true, "too many requests, try again later"},
+	CodeCanceled:             {499, false, "the request was canceled"},
+	CodeInternal:             {http.StatusInternalServerError, false, "internal error"},
+	CodeUpstreamError:        {http.StatusBadGateway, false, "the model provider failed"},
+	CodeTruncated:            {http.StatusBadGateway, true, "the model's answer was cut off"},
+	CodeUpstreamUnavailable:  {http.StatusServiceUnavailable, true, "the model provider is unavailable, try again later"},
+	CodeTimeout:              {http.StatusGatewayTimeout, true, "the model took too long"},
+}
+
+func (c Code) info() codeInfo {
+	if i, ok := codes[c]; ok {
+		return i
+	}
+	return codes[CodeInternal]
+}
+
+// Error is a failure that a client may see: its Code and Message are sent,
+// its cause Err never is. Providers return it to classify upstream failures;
+// prepare hooks return it to reject a request.
+type Error struct {
+	Code Code
+	// Message is shown to the client. Empty means a generic message for the
+	// code. It must not contain secrets or upstream error text.
+	Message string
+	// Err is the cause, for the server's own use through errors.Is/As. It is
+	// never sent and not part of Error().
+	Err error
+}
+
+// NewError returns an Error with the code and client-facing message.
+func NewError(code Code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// Error returns "chat: <code>: <message>", without the cause, so that
+// logging it cannot leak upstream error bodies or keys.
+func (e *Error) Error() string { return "chat: " + string(e.Code) + ": " + e.ClientMessage() }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Status is the HTTP status for the code (500 for an unknown code).
+func (e *Error) Status() int { return e.Code.info().status }
+
+// Retryable reports whether the same request may succeed later.
+func (e *Error) Retryable() bool { return e.Code.info().retryable }
+
+// ClientMessage is the message sent to clients.
+func (e *Error) ClientMessage() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return e.Code.info().message
+}
+
+// asError classifies any error from a provider or hook. A context error, or
+// any error once ctx is done, maps through [contextError]; an *Error keeps its
+// code; anything else is an upstream failure, with the cause kept unsent.
+func asError(ctx context.Context, err error) *Error {
+	if ce := contextError(ctx, err); ce != nil {
+		return ce
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: CodeUpstreamError, Err: err}
+}
+
+// contextError is the one place that maps context errors to codes: a
+// deadline is a timeout, a cancellation means the client went away.
+func contextError(ctx context.Context, err error) *Error {
+	cerr := ctx.Err()
+	if cerr == nil {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			cerr = context.DeadlineExceeded
+		case errors.Is(err, context.Canceled):
+			cerr = context.Canceled
+		}
+	}
+	switch {
+	case cerr == nil:
+		return nil
+	case errors.Is(cerr, context.DeadlineExceeded):
+		return &Error{Code: CodeTimeout, Err: err}
+	default:
+		return &Error{Code: CodeCanceled, Err: err}
+	}
+}

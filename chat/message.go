@@ -1,0 +1,122 @@
+package chat
+
+import (
+	"fmt"
+	"math"
+)
+
+// Role is the author of a [Message].
+type Role string
+
+// The roles a request may carry.
+const (
+	RoleSystem    Role = "system"
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+)
+
+// Message is one turn of a conversation.
+type Message struct {
+	Role    Role   `json:"role"`
+	Content string `json:"content"`
+}
+
+// Request is a chat completion request, decoded from the JSON body. Its
+// field names follow OpenAI's chat completions API, so OpenAI-compatible
+// clients can send it as they are; unknown fields are ignored.
+type Request struct {
+	Messages         []Message `json:"messages"`
+	Model            string    `json:"model,omitempty"`
+	Temperature      *float64  `json:"temperature,omitempty"`
+	TopP             *float64  `json:"top_p,omitempty"`
+	MaxTokens        int       `json:"max_tokens,omitempty"`
+	Stop             []string  `json:"stop,omitempty"`
+	PresencePenalty  *float64  `json:"presence_penalty,omitempty"`
+	FrequencyPenalty *float64  `json:"frequency_penalty,omitempty"`
+	Seed             *int64    `json:"seed,omitempty"`
+	User             string    `json:"user,omitempty"`
+
+	// StreamOptions is read for OpenAI clients: in openai mode a usage chunk
+	// is sent only when IncludeUsage is set, as OpenAI does.
+	StreamOptions *StreamOptions `json:"stream_options,omitempty"`
+}
+
+// StreamOptions mirrors OpenAI's stream_options.
+type StreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// Usage counts tokens.
+type Usage struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+	TotalTokens  int `json:"total_tokens"`
+}
+
+// Chunk is one piece of a streamed answer, as a [Provider] yields it. Any
+// field may be empty: a chunk with no text (a role chunk, say) still tells
+// the handler that the upstream accepted the request, so the stream starts.
+type Chunk struct {
+	// Text is the next piece of the answer.
+	Text string
+	// FinishReason is why the model stopped ("stop", "length",
+	// "content_filter", ...), on the last chunk.
+	FinishReason string
+	// Usage, when the upstream reports it, usually on the last chunk.
+	Usage *Usage
+}
+
+// Limits on request fields that are checked before anything starts.
+const (
+	maxModelLen = 256
+	maxStops    = 16
+)
+
+// Validate checks the request as the handler does before anything starts,
+// and returns an [*Error] with [CodeInvalidRequest] that says what is wrong.
+func (r *Request) Validate() error {
+	if len(r.Messages) == 0 {
+		return invalid("messages: at least one message is required")
+	}
+	for i, m := range r.Messages {
+		switch m.Role {
+		case RoleSystem, RoleUser, RoleAssistant:
+		default:
+			return invalid(fmt.Sprintf("messages[%d].role: unknown role %q (want system, user or assistant)", i, m.Role))
+		}
+	}
+	if len(r.Model) > maxModelLen {
+		return invalid(fmt.Sprintf("model: longer than %d bytes", maxModelLen))
+	}
+	if err := inRange("temperature", r.Temperature, 0, 2); err != nil {
+		return err
+	}
+	if err := inRange("top_p", r.TopP, 0, 1); err != nil {
+		return err
+	}
+	if err := inRange("presence_penalty", r.PresencePenalty, -2, 2); err != nil {
+		return err
+	}
+	if err := inRange("frequency_penalty", r.FrequencyPenalty, -2, 2); err != nil {
+		return err
+	}
+	if r.MaxTokens < 0 {
+		return invalid("max_tokens: must not be negative")
+	}
+	if len(r.Stop) > maxStops {
+		return invalid(fmt.Sprintf("stop: at most %d sequences", maxStops))
+	}
+	return nil
+}
+
+func inRange(name string, v *float64, lo, hi float64) error {
+	if v == nil {
+		return nil
+	}
+	if math.IsNaN(*v) || *v < lo || *v > hi {
+		return invalid(fmt.Sprintf("%s: must be between %g and %g", name, lo, hi))
+	}
+	return nil
+}
+
+func invalid(msg string) *Error { return &Error{Code: CodeInvalidRequest, Message: msg} }

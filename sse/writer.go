@@ -1,0 +1,176 @@
+package sse
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ErrFlushUnsupported is returned by [NewWriter] when neither the
+// ResponseWriter nor any writer it unwraps to can flush. Nothing has been
+// written, so the caller can still answer with an ordinary error status.
+var ErrFlushUnsupported = errors.New("sse: response writer cannot flush")
+
+// DefaultWriteTimeout is the write deadline [NewWriter] uses when
+// [Options].WriteTimeout is zero.
+const DefaultWriteTimeout = 30 * time.Second
+
+// maxRetainedBuffer is the largest encoding buffer a Writer keeps between
+// writes; a larger one (after a huge event) is released.
+const maxRetainedBuffer = 64 << 10
+
+// Options configures a [Writer]. The zero value (or nil) gives the defaults.
+type Options struct {
+	// WriteTimeout bounds every write: before each one the connection's write
+	// deadline is moved to now plus WriteTimeout, which also lifts
+	// http.Server.WriteTimeout for the stream. A client that does not read
+	// for that long makes the write fail. Zero means [DefaultWriteTimeout];
+	// negative leaves deadlines alone.
+	WriteTimeout time.Duration
+}
+
+// Writer writes Server-Sent Events to an http.ResponseWriter.
+//
+// It is safe for concurrent use: a keep-alive goroutine may write comments
+// while the handler sends events, and each call's bytes stay together. After
+// a write fails every later call returns the same error, so that producers
+// stop. A Writer must not be used after the handler has returned.
+type Writer struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+	err     error
+}
+
+// NewWriter prepares w for an event stream and commits the response headers.
+//
+// Before writing anything it checks that w, or a writer reached through
+// Unwrap() http.ResponseWriter, can flush, and returns [ErrFlushUnsupported]
+// if not. It then sets
+//
+//	Content-Type: text/event-stream; charset=utf-8
+//	Cache-Control: no-cache, no-transform
+//	X-Accel-Buffering: no
+//
+// removes Content-Length, writes status 200 and flushes, so that the client
+// and every proxy in between see the stream start at once. It sets no
+// Connection header (HTTP/2 forbids it; HTTP/1.1 keeps connections alive by
+// default). An error from that first flush (the client is gone) is returned.
+func NewWriter(w http.ResponseWriter, opts *Options) (*Writer, error) {
+	if !canFlush(w) {
+		return nil, ErrFlushUnsupported
+	}
+	sw := &Writer{w: w, rc: http.NewResponseController(w), timeout: DefaultWriteTimeout}
+	if opts != nil && opts.WriteTimeout != 0 {
+		sw.timeout = opts.WriteTimeout
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
+	sw.extendDeadline()
+	w.WriteHeader(http.StatusOK)
+	if err := sw.rc.Flush(); err != nil {
+		return nil, err
+	}
+	return sw, nil
+}
+
+// canFlush reports whether w or a writer it unwraps to can flush, the way
+// http.ResponseController looks for one, without flushing.
+func canFlush(w http.ResponseWriter) bool {
+	for {
+		switch w.(type) {
+		case http.Flusher, interface{ FlushError() error }:
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+}
+
+// Send writes the events in one Write followed by one Flush. If any event is
+// invalid it writes nothing and returns an error wrapping [ErrInvalidEvent];
+// the Writer stays usable. Send does not retain the events.
+func (w *Writer) Send(events ...Event) error {
+	for i := range events {
+		if err := events[i].Validate(); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	b := w.buf[:0]
+	for i := range events {
+		b = appendValid(b, &events[i])
+	}
+	return w.writeLocked(b)
+}
+
+// Comment writes a comment block (": text" and a blank line; a bare ":" when
+// text is empty) and flushes it. Clients ignore comments; proxies see traffic,
+// which is what keep-alive needs. text must not contain CR or LF.
+func (w *Writer) Comment(text string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	b, err := AppendComment(w.buf[:0], text)
+	if err != nil {
+		return err
+	}
+	return w.writeLocked(b)
+}
+
+func (w *Writer) writeLocked(b []byte) error {
+	if cap(b) <= maxRetainedBuffer {
+		w.buf = b[:0]
+	} else {
+		w.buf = nil
+	}
+	if err := w.extendDeadline(); err != nil {
+		w.err = err
+		return err
+	}
+	if _, err := w.w.Write(b); err != nil {
+		w.err = err
+		return err
+	}
+	if err := w.rc.Flush(); err != nil {
+		w.err = err
+		return err
+	}
+	return nil
+}
+
+func (w *Writer) extendDeadline() error {
+	if w.timeout <= 0 {
+		return nil
+	}
+	err := w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	return err
+}
+
+// CheckFlush reports [ErrFlushUnsupported] if neither w nor any writer it
+// unwraps to can flush. It writes nothing, so a handler can check before it
+// starts expensive work and still answer with an ordinary error.
+func CheckFlush(w http.ResponseWriter) error {
+	if !canFlush(w) {
+		return ErrFlushUnsupported
+	}
+	return nil
+}

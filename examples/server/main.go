@@ -1,0 +1,136 @@
+// Command server is a runnable ssechat server: POST /chat streams an answer
+// over Server-Sent Events.
+//
+//	go run ./examples/server                 # built-in mock model on 127.0.0.1:8080
+//	curl -N localhost:8080/chat -H 'Content-Type: application/json' \
+//	     -d '{"messages":[{"role":"user","content":"你好, ssechat!"}]}'
+//
+// Without OPENAI_API_KEY it answers with a mock model that echoes the last
+// user message a few runes at a time. With OPENAI_API_KEY it streams from an
+// OpenAI-compatible API: OPENAI_BASE_URL picks the vendor (default OpenAI's),
+// OPENAI_MODEL the model (default gpt-4o-mini).
+//
+// Flags:
+//
+//	-addr        listen address (default 127.0.0.1:8080)
+//	-mock-delay  the mock model's delay per chunk (default 30ms; 0 for none)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	goopenai "github.com/sashabaranov/go-openai"
+
+	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/chat/openai"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// shutdownGrace is how long open streams get to finish on shutdown.
+const shutdownGrace = 10 * time.Second
+
+// run serves until ctx is done, then shuts down gracefully. ready, if not
+// nil, is called with the listening address.
+func run(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer, ready func(net.Addr)) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(logOut)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	mockDelay := fs.Duration("mock-delay", 30*time.Millisecond, "the mock model's delay per chunk (0 for none)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *mockDelay < 0 {
+		return errors.New("-mock-delay must not be negative")
+	}
+	log := slog.New(slog.NewTextHandler(logOut, nil))
+
+	provider, model, upstream := newProvider(getenv, *mockDelay)
+	mux := http.NewServeMux()
+	mux.Handle("/chat", chat.NewHandler(provider,
+		chat.WithPrepare(func(r *http.Request, req *chat.Request) error {
+			if req.Model == "" {
+				req.Model = model
+			}
+			return nil
+		}),
+		chat.WithFinish(func(ctx context.Context, res *chat.Result) {
+			attrs := []any{"stream", res.StreamID, "end", res.End, "duration", res.Duration.Round(time.Millisecond),
+				"chunks", res.Chunks, "events", res.Events, "mode", res.Mode}
+			var e *chat.Error
+			if errors.As(res.Err, &e) {
+				attrs = append(attrs, "code", e.Code) // the code only: causes may quote upstream secrets
+			}
+			log.InfoContext(ctx, "stream end", attrs...)
+		}),
+	))
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: streams set a deadline per write instead.
+	}
+	log.Info("listening", "url", "http://"+ln.Addr().String()+"/chat", "model", model, "upstream", upstream)
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close() // cut the streams that did not finish in time
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// newProvider picks the OpenAI-compatible upstream when OPENAI_API_KEY is
+// set, and the echo mock otherwise.
+func newProvider(getenv func(string) string, mockDelay time.Duration) (p chat.Provider, model, upstream string) {
+	key := getenv("OPENAI_API_KEY")
+	if key == "" {
+		return echoModel{delay: mockDelay, runes: 3}, "echo", "mock"
+	}
+	cfg := goopenai.DefaultConfig(key)
+	if base := getenv("OPENAI_BASE_URL"); base != "" {
+		cfg.BaseURL = base
+	}
+	model = getenv("OPENAI_MODEL")
+	if model == "" {
+		model = "gpt-4o-mini"
+	}
+	return openai.New(cfg), model, cfg.BaseURL
+}

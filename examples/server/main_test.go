@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/chat/chattest"
+	"github.com/ssechat/ssechat/internal/fakeopenai"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a log destination safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// start runs the server on a free loopback port and returns its /chat URL
+// and a function that stops it and returns run's error.
+func start(t *testing.T, args []string, env map[string]string) (string, *syncBuffer, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	addrc := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...),
+			func(k string) string { return env[k] }, logs, func(a net.Addr) { addrc <- a })
+	}()
+	var url string
+	select {
+	case a := <-addrc:
+		url = "http://" + a.String() + "/chat"
+	case err := <-errc:
+		t.Fatalf("server did not start: %v\n%s", err, logs)
+	}
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-errc
+	}
+	t.Cleanup(func() { _ = stop() })
+	return url, logs, stop
+}
+
+func TestEchoesExactly(t *testing.T) {
+	url, logs, stop := start(t, []string{"-mock-delay", "0"}, nil)
+	texts := []string{
+		"你好，世界！这是一个流式回答。",
+		"emoji 👩‍👩‍👧‍👦 🏳️‍🌈 👋🏽 and flags 🇨🇳",
+		"combining e\u0301 a\u0308 \u0915\u094d\u0937",
+		"lines\r\nwith\rbreaks\n\n",
+		"data: looks like a field\n\nid: 1\nevent: done\n: comment",
+		"",
+	}
+	for _, mode := range []string{"delta", "snapshot", "openai"} {
+		for _, text := range texts {
+			s, err := chattest.Post(http.DefaultClient, url+"?mode="+mode, chattest.UserMessage(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Status != 200 || s.Text != text || s.Terminals != 1 || s.Done == nil {
+				t.Fatalf("%s: status %d text %q want %q, error %+v", mode, s.Status, s.Text, text, s.Error)
+			}
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if n := strings.Count(logs.String(), `msg="stream end"`); n != 3*len(texts) {
+		t.Fatalf("%d stream end lines, want %d:\n%s", n, 3*len(texts), logs)
+	}
+	if !strings.Contains(logs.String(), "end=completed") || !strings.Contains(logs.String(), "model=echo") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+}
+
+func TestDisconnectIsLogged(t *testing.T) {
+	url, logs, stop := start(t, []string{"-mock-delay", "1h"}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The start event arrives before the first (hour-long) chunk.
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "event: start\n" {
+			break
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	if err := stop(); err != nil { // graceful: waits for the stream to end
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "end=client_gone") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+}
+
+func TestOpenAIUpstream(t *testing.T) {
+	fake := &fakeopenai.Server{}
+	up := httptest.NewServer(fake)
+	defer up.Close()
+	url, logs, _ := start(t, nil, map[string]string{
+		"OPENAI_API_KEY":  "sk-example",
+		"OPENAI_BASE_URL": up.URL + "/v1",
+		"OPENAI_MODEL":    "fake-model",
+	})
+	s, err := chattest.Post(http.DefaultClient, url, chattest.UserMessage("through the real client"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Text != "through the real client" || s.Start.Model != "fake-model" || s.Done == nil {
+		t.Fatalf("text %q start %+v error %+v", s.Text, s.Start, s.Error)
+	}
+	if got := fake.Requests()[0]; got.Authorization != "Bearer sk-example" || got.Body["model"] != "fake-model" {
+		t.Fatalf("upstream got %+v", got)
+	}
+	// An upstream that refuses the key: the client gets a code, the log a
+	// code, and neither the key nor the upstream's message.
+	s, err = chattest.Post(http.DefaultClient, url, chattest.UserMessage("status 401"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != 502 || s.Error.Code != chat.CodeUpstreamError {
+		t.Fatalf("status %d error %+v", s.Status, s.Error)
+	}
+	if l := logs.String(); !strings.Contains(l, "code=upstream_error") || strings.Contains(l, "sk-example") || strings.Contains(l, "Incorrect") {
+		t.Fatalf("logs:\n%s", l)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-mock-delay", "-1s"}, {"-nope"}, {"-addr", "256.0.0.1:0"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := run(ctx, args, func(string) string { return "" }, &syncBuffer{}, nil)
+		cancel()
+		if err == nil {
+			t.Errorf("run(%q) succeeded", args)
+		}
+	}
+}

@@ -109,8 +109,9 @@ type encoder struct {
 	created      int64
 	includeUsage bool
 
-	seq  int64
-	text strings.Builder // all text so far
+	seq   int64
+	idBuf []byte          // "<stream id>." then the sequence number
+	text  strings.Builder // all text so far
 
 	json   bytes.Buffer
 	je     *json.Encoder
@@ -132,6 +133,7 @@ type encoder struct {
 func newEncoder(mode Mode, ascii bool, streamID string, req *Request, created int64) *encoder {
 	e := &encoder{mode: mode, ascii: ascii, streamID: streamID, model: req.Model, created: created}
 	e.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	e.idBuf = append(append(make([]byte, 0, len(streamID)+21), streamID...), '.')
 	e.je = json.NewEncoder(&e.json)
 	e.je.SetEscapeHTML(false)
 	e.oa = oaChunk{ID: "chatcmpl-" + streamID, Object: "chat.completion.chunk", Created: created, Model: req.Model}
@@ -158,7 +160,8 @@ func (e *encoder) addRaw(name, data string) {
 
 func (e *encoder) push(name string) {
 	e.ends = append(e.ends, len(e.arena))
-	e.events = append(e.events, sse.Event{ID: e.streamID + "." + strconv.FormatInt(e.seq, 10), Name: name})
+	e.idBuf = strconv.AppendInt(e.idBuf[:len(e.streamID)+1], e.seq, 10)
+	e.events = append(e.events, sse.Event{ID: string(e.idBuf), Name: name})
 	e.seq++
 }
 

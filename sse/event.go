@@ -46,20 +46,30 @@ var (
 // Validate reports why e cannot be framed exactly, or nil.
 func (e *Event) Validate() error {
 	switch {
-	case strings.ContainsAny(e.ID, "\r\n\x00"):
-		return fmt.Errorf("%w: id contains CR, LF or NUL", ErrInvalidEvent)
-	case !utf8.ValidString(e.ID):
-		return fmt.Errorf("%w: id is not valid UTF-8", ErrInvalidEvent)
-	case strings.ContainsAny(e.Name, "\r\n"):
-		return fmt.Errorf("%w: event name contains CR or LF", ErrInvalidEvent)
-	case !utf8.ValidString(e.Name):
-		return fmt.Errorf("%w: event name is not valid UTF-8", ErrInvalidEvent)
+	case !validField(e.ID, true):
+		return fmt.Errorf("%w: id contains CR, LF or NUL, or is not valid UTF-8", ErrInvalidEvent)
+	case !validField(e.Name, false):
+		return fmt.Errorf("%w: event name contains CR or LF, or is not valid UTF-8", ErrInvalidEvent)
 	case bytes.IndexByte(e.Data, '\r') >= 0:
 		return fmt.Errorf("%w: data contains CR", ErrInvalidEvent)
 	case !utf8.Valid(e.Data):
 		return fmt.Errorf("%w: data is not valid UTF-8", ErrInvalidEvent)
 	}
 	return nil
+}
+
+// validField reports whether s is valid UTF-8 without CR or LF (nor NUL, if
+// noNUL), in one pass: ids and names are short and checked per event.
+func validField(s string, noNUL bool) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\r' || c == '\n' || (c == 0 && noNUL):
+			return false
+		case c >= utf8.RuneSelf:
+			return utf8.ValidString(s[i:]) && !strings.ContainsAny(s[i:], "\r\n") && (!noNUL || strings.IndexByte(s[i:], 0) < 0)
+		}
+	}
+	return true
 }
 
 // AppendEvent appends the wire form of e, ending with the blank line that

@@ -23,10 +23,12 @@ const maxRetainedBuffer = 64 << 10
 // Options configures a [Writer]. The zero value (or nil) gives the defaults.
 type Options struct {
 	// WriteTimeout bounds every write: before each one the connection's write
-	// deadline is moved to now plus WriteTimeout, which also lifts
-	// http.Server.WriteTimeout for the stream. A client that does not read
-	// for that long makes the write fail. Zero means [DefaultWriteTimeout];
-	// negative leaves deadlines alone.
+	// deadline is moved to now plus WriteTimeout (unless more than half of
+	// that is still left, which saves resetting a timer per event), which
+	// also lifts http.Server.WriteTimeout for the stream. So each write has
+	// at least WriteTimeout/2, and a client that stops reading makes a write
+	// fail within WriteTimeout. Zero means [DefaultWriteTimeout]; negative
+	// leaves deadlines alone.
 	WriteTimeout time.Duration
 }
 
@@ -40,8 +42,9 @@ type Writer struct {
 	mu      sync.Mutex
 	w       http.ResponseWriter
 	rc      *http.ResponseController
-	timeout time.Duration
-	buf     []byte
+	timeout  time.Duration
+	deadline time.Time // the write deadline last set
+	buf      []byte
 	err     error
 }
 
@@ -158,8 +161,14 @@ func (w *Writer) extendDeadline() error {
 	if w.timeout <= 0 {
 		return nil
 	}
-	err := w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	now := time.Now()
+	if w.deadline.Sub(now) > w.timeout/2 {
+		return nil
+	}
+	w.deadline = now.Add(w.timeout)
+	err := w.rc.SetWriteDeadline(w.deadline)
 	if errors.Is(err, http.ErrNotSupported) {
+		w.timeout = -1 // no need to ask again
 		return nil
 	}
 	return err

@@ -1,0 +1,70 @@
+package chat
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/ssechat/ssechat/sse"
+)
+
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header {
+	if d.h == nil {
+		d.h = http.Header{}
+	}
+	return d.h
+}
+func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) Flush()                      {}
+
+// BenchmarkEncodeDelta measures turning one chunk of text into a framed
+// delta event, written to a ResponseWriter that discards it.
+func BenchmarkEncodeDelta(b *testing.B) {
+	for _, tt := range []struct {
+		name  string
+		mode  Mode
+		ascii bool
+		text  string
+	}{
+		{"delta", ModeDelta, false, "Hello, world"},
+		{"delta-cjk", ModeDelta, false, "你好，世界"},
+		{"delta-cjk-ascii", ModeDelta, true, "你好，世界"},
+		{"openai", ModeOpenAI, false, "Hello, world"},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			sw, err := sse.NewWriter(&discardWriter{}, &sse.Options{WriteTimeout: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			enc := newEncoder(tt.mode, tt.ascii, "JBSWY3DPEHPK3PXPJBSWY3DPEH", &Request{Model: "m"}, 1700000000)
+			b.ReportAllocs()
+			for b.Loop() {
+				enc.addText(tt.text)
+				if err := enc.flush(sw); err != nil {
+					b.Fatal(err)
+				}
+				if enc.text.Len() > 1<<20 {
+					enc.text.Reset()
+				}
+			}
+		})
+	}
+}
+
+func TestEncodeDeltaAllocations(t *testing.T) {
+	sw, _ := sse.NewWriter(&discardWriter{}, &sse.Options{WriteTimeout: -1})
+	enc := newEncoder(ModeDelta, false, "JBSWY3DPEHPK3PXPJBSWY3DPEH", &Request{}, 0)
+	enc.addText("warm up")
+	_ = enc.flush(sw)
+	allocs := testing.AllocsPerRun(1000, func() {
+		enc.addText("Hello")
+		_ = enc.flush(sw)
+	})
+	// The event's id string is the one allocation; the text builder's growth
+	// amortises to zero.
+	if allocs > 1 {
+		t.Fatalf("%.1f allocations per delta event, want at most 1", allocs)
+	}
+}

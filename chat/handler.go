@@ -208,7 +208,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 		res.Chunks++
 		if sw == nil {
 			res.FirstChunk = time.Since(res.Started)
-			if sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout}); err != nil {
+			// The start event is ready now: headers and events leave together.
+			sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true})
+			if err != nil {
 				gone = true
 				cancel() // stop the upstream before the provider unwinds
 				break
@@ -250,7 +252,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 		res.End = EndCompleted
 		if sw == nil { // an empty answer: still a well-formed stream
 			var err error
-			if sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout}); err != nil {
+			if sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true}); err != nil {
 				res.End, res.Err = EndClientGone, &Error{Code: CodeCanceled, Err: err}
 				break
 			}

@@ -30,6 +30,13 @@ type Options struct {
 	// fail within WriteTimeout. Zero means [DefaultWriteTimeout]; negative
 	// leaves deadlines alone.
 	WriteTimeout time.Duration
+
+	// HeadersWithFirstWrite makes NewWriter leave the committed headers in
+	// the response buffer, to go out with the first Send or Comment in one
+	// write. Use it only when that call follows at once (as when the first
+	// event is ready before the writer is made): it saves a write and a
+	// client wake-up per stream. Default false: headers are flushed at once.
+	HeadersWithFirstWrite bool
 }
 
 // Writer writes Server-Sent Events to an http.ResponseWriter.
@@ -58,8 +65,9 @@ type Writer struct {
 //	Cache-Control: no-cache, no-transform
 //	X-Accel-Buffering: no
 //
-// removes Content-Length, writes status 200 and flushes, so that the client
-// and every proxy in between see the stream start at once. It sets no
+// removes Content-Length, writes status 200 and flushes (unless
+// [Options].HeadersWithFirstWrite), so that the client and every proxy in
+// between see the stream start at once. It sets no
 // Connection header (HTTP/2 forbids it; HTTP/1.1 keeps connections alive by
 // default). An error from that first flush (the client is gone) is returned.
 func NewWriter(w http.ResponseWriter, opts *Options) (*Writer, error) {
@@ -77,6 +85,9 @@ func NewWriter(w http.ResponseWriter, opts *Options) (*Writer, error) {
 	h.Del("Content-Length")
 	sw.extendDeadline()
 	w.WriteHeader(http.StatusOK)
+	if opts != nil && opts.HeadersWithFirstWrite {
+		return sw, nil
+	}
 	if err := sw.rc.Flush(); err != nil {
 		return nil, err
 	}

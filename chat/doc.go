@@ -1,0 +1,16 @@
+// Package chat serves ChatGPT-style streaming answers over Server-Sent
+// Events: [NewHandler] returns an http.Handler that decodes and validates a
+// JSON chat [Request], runs a prepare hook, streams the chunks of a
+// [Provider] in a wire [Mode] (delta, snapshot or OpenAI-compatible), ends
+// every stream with exactly one terminal event, cancels the provider the
+// moment the client goes away, and reports each stream's [Result] to a finish
+// hook.
+//
+// The provider is the only part that knows a vendor (see the openai
+// subpackage), the encoder the only part that knows a wire format, and the
+// sse package the only part that writes to the connection. The chattest
+// subpackage has a scripted provider and a response reader for tests.
+//
+// Failures are [*Error] values with a [Code] from a closed set; clients see
+// the code and a generic or chosen message, never the cause.
+package chat

@@ -121,7 +121,7 @@ type encoder struct {
 
 	// Reused payloads, so that encoding boxes pointers, not values.
 	start    StartData
-	delta    TextData
+	str      string
 	done     DoneData
 	fail     ErrorData
 	oa       oaChunk
@@ -144,13 +144,31 @@ func newEncoder(mode Mode, ascii bool, streamID string, req *Request, created in
 func (e *encoder) add(name string, v any) {
 	e.json.Reset()
 	_ = e.je.Encode(v) // payloads are plain structs of strings and numbers
-	b := bytes.TrimSuffix(e.json.Bytes(), []byte{'\n'})
+	e.appendData(bytes.TrimSuffix(e.json.Bytes(), []byte{'\n'}))
+	e.push(name)
+}
+
+// addText adds an event whose data is {"text":"..."}. It is add(name,
+// &TextData{text}) without reflecting over the struct on the per-event path:
+// encoding/json quotes the string, the braces are fixed.
+func (e *encoder) addTextEvent(name, text string) {
+	e.str = text
+	e.json.Reset()
+	e.json.WriteString(`{"text":`)
+	_ = e.je.Encode(&e.str)
+	e.json.Truncate(e.json.Len() - 1) // Encode's newline
+	e.json.WriteByte('}')
+	e.str = ""
+	e.appendData(e.json.Bytes())
+	e.push(name)
+}
+
+func (e *encoder) appendData(b []byte) {
 	if e.ascii {
 		e.arena = sse.AppendASCIIJSON(e.arena, b)
 	} else {
 		e.arena = append(e.arena, b...)
 	}
-	e.push(name)
 }
 
 func (e *encoder) addRaw(name, data string) {
@@ -204,13 +222,10 @@ func (e *encoder) addText(text string) {
 	case ModeOpenAI:
 		e.add("", e.openaiChunk(oaDelta{Content: text}, nil))
 	case ModeSnapshot:
-		e.delta.Text = e.text.String() // no copy: the builder only appends
-		e.add(EventSnapshot, &e.delta)
+		e.addTextEvent(EventSnapshot, e.text.String()) // no copy: the builder only appends
 	default:
-		e.delta.Text = text
-		e.add(EventDelta, &e.delta)
+		e.addTextEvent(EventDelta, text)
 	}
-	e.delta.Text = ""
 }
 
 func (e *encoder) addDone(finishReason string, usage *Usage) {

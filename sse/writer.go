@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,9 +50,13 @@ type Writer struct {
 	mu      sync.Mutex
 	w       http.ResponseWriter
 	rc      *http.ResponseController
-	timeout  time.Duration
-	deadline time.Time // the write deadline last set
-	buf      []byte
+	timeout time.Duration
+	// stale is set by refresh, timeout/2 after the deadline was last set;
+	// the next write then moves the deadline. So the per-event path reads
+	// an atomic, not the clock.
+	stale   atomic.Bool
+	refresh *time.Timer
+	buf     []byte
 	err     error
 }
 
@@ -83,7 +88,10 @@ func NewWriter(w http.ResponseWriter, opts *Options) (*Writer, error) {
 	h.Set("Cache-Control", "no-cache, no-transform")
 	h.Set("X-Accel-Buffering", "no")
 	h.Del("Content-Length")
-	sw.extendDeadline()
+	sw.stale.Store(true)
+	if err := sw.extendDeadline(); err != nil {
+		return nil, err
+	}
 	w.WriteHeader(http.StatusOK)
 	if opts != nil && opts.HeadersWithFirstWrite {
 		return sw, nil
@@ -168,19 +176,23 @@ func (w *Writer) writeLocked(b []byte) error {
 	return nil
 }
 
+// extendDeadline moves the write deadline to now+timeout if it was set more
+// than timeout/2 ago. The timer that marks it stale fires at most once after
+// the last write, so an idle or finished stream leaves nothing running.
 func (w *Writer) extendDeadline() error {
-	if w.timeout <= 0 {
+	if w.timeout <= 0 || !w.stale.Load() {
 		return nil
 	}
-	now := time.Now()
-	if w.deadline.Sub(now) > w.timeout/2 {
-		return nil
-	}
-	w.deadline = now.Add(w.timeout)
-	err := w.rc.SetWriteDeadline(w.deadline)
+	w.stale.Store(false)
+	err := w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	if errors.Is(err, http.ErrNotSupported) {
 		w.timeout = -1 // no need to ask again
 		return nil
+	}
+	if w.refresh == nil {
+		w.refresh = time.AfterFunc(w.timeout/2, func() { w.stale.Store(true) })
+	} else {
+		w.refresh.Reset(w.timeout / 2)
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -299,6 +300,7 @@ func TestWriteDeadlineOutlivesServerWriteTimeout(t *testing.T) {
 		survives bool
 	}{
 		{"per-write deadline", 0, true},
+		{"short deadline refreshed after a pause", serverTimeout, true},
 		{"deadlines left alone", -1, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,6 +329,36 @@ func TestWriteDeadlineOutlivesServerWriteTimeout(t *testing.T) {
 				t.Fatalf("second event arrived = %v, want %v (body %q)", got, tt.survives, body)
 			}
 		})
+	}
+}
+
+// TestStuckClientFailsWrite: a client that stops reading makes a write fail
+// once the deadline passes, so the handler stops instead of hanging.
+func TestStuckClientFailsWrite(t *testing.T) {
+	errc := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw, err := sse.NewWriter(w, &sse.Options{WriteTimeout: 200 * time.Millisecond})
+		if err != nil {
+			errc <- err
+			return
+		}
+		big := bytes.Repeat([]byte("x"), 64<<10)
+		for {
+			if err := sw.Send(sse.Event{Data: big}); err != nil {
+				errc <- err
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close() // never read until the handler gave up
+	if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err = %v, want a deadline error", err)
 	}
 }
 

@@ -127,7 +127,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, Mode
 	mode := h.mode
 	if m := q.Get("mode"); m != "" {
 		mode = Mode(m)
-		if !slices.Contains(h.requestModes, mode) {
+		if mode != h.mode && !slices.Contains(h.requestModes, mode) {
 			return nil, "", false, NewError(CodeBadRequest, "mode: "+strconv.Quote(m)+" is not available")
 		}
 	}

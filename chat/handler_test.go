@@ -180,6 +180,7 @@ func TestBadRequests(t *testing.T) {
 		{"invalid UTF-8", "POST", "", "application/json", "{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}", 422, chat.CodeInvalidRequest},
 		{"temperature", "POST", "", "application/json", `{"messages":[{"role":"user","content":"hi"}],"temperature":7}`, 422, chat.CodeInvalidRequest},
 		{"mode not allowed", "POST", "?mode=openai", "application/json", good, 400, chat.CodeBadRequest},
+		{"empty mode is the default", "POST", "?mode=", "application/json", `{"messages":[]}`, 422, chat.CodeInvalidRequest},
 		{"unknown mode", "POST", "?mode=xml", "application/json", good, 400, chat.CodeBadRequest},
 		{"bad ascii", "POST", "?ascii=maybe", "application/json", good, 400, chat.CodeBadRequest},
 	}
@@ -213,6 +214,9 @@ func TestBadRequests(t *testing.T) {
 	}
 	if s := post(t, srv, "", good); s.Status != 200 || s.Text != "x" {
 		t.Fatalf("good request after bad ones: %d %q", s.Status, s.Text)
+	}
+	if s := post(t, srv, "?mode=delta", good); s.Status != 200 || s.Text != "x" {
+		t.Fatalf("naming the default mode: %d %+v", s.Status, s.Error)
 	}
 }
 

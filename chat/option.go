@@ -38,8 +38,8 @@ func WithMode(m Mode) Option {
 
 // WithRequestModes sets the modes a request may choose with ?mode=; a request
 // asking for another gets 400. Default: all of [ModeDelta], [ModeSnapshot] and
-// [ModeOpenAI]. With no arguments requests cannot choose. It panics on an
-// unknown mode.
+// [ModeOpenAI]. With no arguments requests cannot choose (naming the default
+// mode is always allowed). It panics on an unknown mode.
 func WithRequestModes(modes ...Mode) Option {
 	for _, m := range modes {
 		if !m.valid() {

@@ -198,8 +198,18 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 	var (
 		sw      *sse.Writer
 		failure *Error
-		gone    bool // a write failed: the client is unreachable
+		goneErr error // why the client is unreachable, once it is
 	)
+	// open starts the stream when its first event is ready: headers and
+	// events leave in one write.
+	open := func() error {
+		var err error
+		sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true})
+		if err == nil {
+			enc.addStart()
+		}
+		return err
+	}
 	for chunk, err := range h.provider.Stream(ctx, req) {
 		if err != nil {
 			failure = asError(ctx, err)
@@ -208,14 +218,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 		res.Chunks++
 		if sw == nil {
 			res.FirstChunk = time.Since(res.Started)
-			// The start event is ready now: headers and events leave together.
-			sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true})
-			if err != nil {
-				gone = true
-				cancel() // stop the upstream before the provider unwinds
+			if goneErr = open(); goneErr != nil {
 				break
 			}
-			enc.addStart()
 		}
 		if chunk.Text != "" {
 			enc.addText(chunk.Text)
@@ -226,17 +231,19 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 		if chunk.Usage != nil {
 			res.Usage = chunk.Usage
 		}
-		if err := h.flush(enc, sw, res); err != nil {
-			gone = true
-			cancel()
+		if goneErr = h.flush(enc, sw, res); goneErr != nil {
+			cancel() // stop the upstream before the provider unwinds
 			break
 		}
 	}
 	cancel() // the provider is done, or must stop now
+	if failure != nil && failure.Code == CodeCanceled {
+		goneErr = failure
+	}
 
 	switch {
-	case gone || (failure != nil && failure.Code == CodeCanceled):
-		res.End, res.Err = EndClientGone, &Error{Code: CodeCanceled, Err: context.Cause(r.Context())}
+	case goneErr != nil:
+		res.End, res.Err = EndClientGone, &Error{Code: CodeCanceled, Err: goneErr}
 	case failure != nil:
 		res.End, res.Err = EndUpstreamError, failure
 		if failure.Code == CodeTimeout {
@@ -251,12 +258,10 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 	default:
 		res.End = EndCompleted
 		if sw == nil { // an empty answer: still a well-formed stream
-			var err error
-			if sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true}); err != nil {
+			if err := open(); err != nil {
 				res.End, res.Err = EndClientGone, &Error{Code: CodeCanceled, Err: err}
 				break
 			}
-			enc.addStart()
 		}
 		if res.FinishReason == "" {
 			res.FinishReason = "stop"

@@ -1,23 +1,11 @@
 package chat
 
 import (
-	"net/http"
 	"testing"
 
+	"github.com/ssechat/ssechat/internal/servertest"
 	"github.com/ssechat/ssechat/sse"
 )
-
-type discardWriter struct{ h http.Header }
-
-func (d *discardWriter) Header() http.Header {
-	if d.h == nil {
-		d.h = http.Header{}
-	}
-	return d.h
-}
-func (d *discardWriter) WriteHeader(int)             {}
-func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discardWriter) Flush()                      {}
 
 // BenchmarkEncodeDelta measures turning one chunk of text into a framed
 // delta event, written to a ResponseWriter that discards it.
@@ -34,7 +22,7 @@ func BenchmarkEncodeDelta(b *testing.B) {
 		{"openai", ModeOpenAI, false, "Hello, world"},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
-			sw, err := sse.NewWriter(&discardWriter{}, &sse.Options{WriteTimeout: -1})
+			sw, err := sse.NewWriter(&servertest.Discard{}, &sse.Options{WriteTimeout: -1})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -57,7 +45,7 @@ func TestEncodeDeltaAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector; go test without -race checks them")
 	}
-	sw, _ := sse.NewWriter(&discardWriter{}, &sse.Options{WriteTimeout: -1})
+	sw, _ := sse.NewWriter(&servertest.Discard{}, &sse.Options{WriteTimeout: -1})
 	enc := newEncoder(ModeDelta, false, "JBSWY3DPEHPK3PXPJBSWY3DPEH", &Request{}, 0)
 	enc.addText("warm up")
 	_ = enc.flush(sw)

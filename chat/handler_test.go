@@ -16,26 +16,10 @@ import (
 
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/chattest"
+	"github.com/ssechat/ssechat/internal/servertest"
 )
 
 const secret = "sk-live-SECRET-KEY-do-not-leak"
-
-// servers runs fn against h served over HTTP/1.1 and over HTTP/2 (TLS).
-func servers(t *testing.T, h http.Handler, fn func(t *testing.T, srv *httptest.Server)) {
-	t.Helper()
-	t.Run("HTTP/1.1", func(t *testing.T) {
-		srv := httptest.NewServer(h)
-		defer srv.Close()
-		fn(t, srv)
-	})
-	t.Run("HTTP/2", func(t *testing.T) {
-		srv := httptest.NewUnstartedServer(h)
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-		defer srv.Close()
-		fn(t, srv)
-	})
-}
 
 func post(t *testing.T, srv *httptest.Server, query string, body any) *chattest.Stream {
 	t.Helper()
@@ -74,7 +58,7 @@ func TestModes(t *testing.T) {
 	}
 	const want = "Hello, 世界 👋🏽\r\n<b>&\"</b>"
 	h := chat.NewHandler(p)
-	servers(t, h, func(t *testing.T, srv *httptest.Server) {
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
 		req := chattest.UserMessage("hi")
 		req.Model = "m1"
 		t.Run("delta", func(t *testing.T) {
@@ -399,7 +383,7 @@ func TestClientDisconnect(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		chat.NewHandler(p, chat.WithFinish(func(_ context.Context, res *chat.Result) { results <- res })).ServeHTTP(w, r)
 	})
-	servers(t, h, func(t *testing.T, srv *httptest.Server) {
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
 		p = &chattest.Provider{Tokens: []string{"partial "}, Block: true}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()

@@ -13,24 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssechat/ssechat/internal/servertest"
 	"github.com/ssechat/ssechat/sse"
 )
-
-// servers runs fn against an HTTP/1.1 server and an HTTP/2 (TLS) server.
-func servers(t *testing.T, h http.Handler, fn func(t *testing.T, srv *httptest.Server)) {
-	t.Run("HTTP/1.1", func(t *testing.T) {
-		srv := httptest.NewServer(h)
-		defer srv.Close()
-		fn(t, srv)
-	})
-	t.Run("HTTP/2", func(t *testing.T) {
-		srv := httptest.NewUnstartedServer(h)
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-		defer srv.Close()
-		fn(t, srv)
-	})
-}
 
 func TestWriterHeadersAndDelivery(t *testing.T) {
 	// The handler sends one event, then waits until the client has read it:
@@ -51,7 +36,7 @@ func TestWriterHeadersAndDelivery(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	servers(t, h, func(t *testing.T, srv *httptest.Server) {
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
 		resp, err := srv.Client().Get(srv.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -259,7 +244,7 @@ func TestConcurrentSendAndComment(t *testing.T) {
 		}
 		wg.Wait()
 	})
-	servers(t, h, func(t *testing.T, srv *httptest.Server) {
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
 		resp, err := srv.Client().Get(srv.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -363,7 +348,7 @@ func TestStuckClientFailsWrite(t *testing.T) {
 }
 
 func BenchmarkWriterSend(b *testing.B) {
-	cw := &discardWriter{}
+	cw := &servertest.Discard{}
 	sw, _ := sse.NewWriter(cw, nil)
 	ev := sse.Event{ID: "JBSWY3DPEHPK3PXPJBSWY3DPEH.42", Name: "delta", Data: []byte(`{"text":"Hello"}`)}
 	b.ReportAllocs()
@@ -373,15 +358,3 @@ func BenchmarkWriterSend(b *testing.B) {
 		}
 	}
 }
-
-type discardWriter struct{ h http.Header }
-
-func (d *discardWriter) Header() http.Header {
-	if d.h == nil {
-		d.h = http.Header{}
-	}
-	return d.h
-}
-func (d *discardWriter) WriteHeader(int)             {}
-func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discardWriter) Flush()                      {}

@@ -16,6 +16,7 @@ import (
 	"github.com/ssechat/ssechat/chat/chattest"
 	"github.com/ssechat/ssechat/chat/openai"
 	"github.com/ssechat/ssechat/internal/fakeopenai"
+	"github.com/ssechat/ssechat/internal/servertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -172,61 +173,45 @@ func TestSlowUpstream(t *testing.T) {
 // disconnect: a client that leaves mid-stream makes the upstream request
 // end within 50 ms, over HTTP/1.1 and HTTP/2.
 func TestClientLeavesUpstreamEnds(t *testing.T) {
-	for _, h2 := range []bool{false, true} {
-		name := "HTTP/1.1"
-		if h2 {
-			name = "HTTP/2"
+	fake := &fakeopenai.Server{}
+	up := httptest.NewServer(fake)
+	defer up.Close()
+	cfg := goopenai.DefaultConfig(apiKey)
+	cfg.BaseURL = up.URL + "/v1"
+	results := make(chan *chat.Result, 1)
+	h := chat.NewHandler(openai.New(cfg, openai.WithModel("m")),
+		chat.WithFinish(func(_ context.Context, r *chat.Result) { results <- r }))
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(`{"messages":[{"role":"user","content":"slow"}]}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
-			fake := &fakeopenai.Server{}
-			up := httptest.NewServer(fake)
-			defer up.Close()
-			cfg := goopenai.DefaultConfig(apiKey)
-			cfg.BaseURL = up.URL + "/v1"
-			results := make(chan *chat.Result, 1)
-			srv := httptest.NewUnstartedServer(chat.NewHandler(openai.New(cfg, openai.WithModel("m")),
-				chat.WithFinish(func(_ context.Context, r *chat.Result) { results <- r })))
-			srv.EnableHTTP2 = h2
-			if h2 {
-				srv.StartTLS()
-			} else {
-				srv.Start()
-			}
-			defer srv.Close()
-
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(`{"messages":[{"role":"user","content":"slow"}]}`))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := srv.Client().Do(req)
+		defer resp.Body.Close()
+		t.Log("client protocol", resp.Proto)
+		br := bufio.NewReader(resp.Body)
+		for {
+			line, err := br.ReadString('\n')
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
-			if h2 != (resp.ProtoMajor == 2) {
-				t.Fatalf("protocol %s", resp.Proto)
+			if strings.Contains(line, `{"text":"thinking"}`) {
+				break // the stream is live, the upstream is waiting
 			}
-			br := bufio.NewReader(resp.Body)
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil {
-					t.Fatal(err)
-				}
-				if strings.Contains(line, `{"text":"thinking"}`) {
-					break // the stream is live, the upstream is waiting
-				}
-			}
-			left := time.Now()
-			cancel()
-			ended := <-fake.Ended()
-			took := ended.Sub(left)
-			t.Logf("upstream request ended %v after the client left", took)
-			if took > 50*time.Millisecond {
-				t.Fatalf("upstream request ended %v after the client left, want <= 50ms", took)
-			}
-			if res := <-results; res.End != chat.EndClientGone || res.Text != "thinking" {
-				t.Fatalf("result %+v", res)
-			}
-		})
-	}
+		}
+		left := time.Now()
+		cancel()
+		ended := <-fake.Ended()
+		took := ended.Sub(left)
+		t.Logf("upstream request ended %v after the client left", took)
+		if took > 50*time.Millisecond {
+			t.Fatalf("upstream request ended %v after the client left, want <= 50ms", took)
+		}
+		if res := <-results; res.End != chat.EndClientGone || res.Text != "thinking" {
+			t.Fatalf("result %+v", res)
+		}
+	})
 }

@@ -1,0 +1,42 @@
+// Package servertest runs handlers over real connections for tests: the
+// same test over HTTP/1.1 and over HTTP/2, and a ResponseWriter that
+// discards what it is given, for benchmarks.
+package servertest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// Each runs fn as two subtests, against h served over HTTP/1.1 and over
+// HTTP/2 (TLS); srv.Client() speaks the matching protocol.
+func Each(t *testing.T, h http.Handler, fn func(t *testing.T, srv *httptest.Server)) {
+	t.Helper()
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		fn(t, srv)
+	})
+	t.Run("HTTP/2", func(t *testing.T) {
+		srv := httptest.NewUnstartedServer(h)
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		defer srv.Close()
+		fn(t, srv)
+	})
+}
+
+// Discard is a flushable ResponseWriter that drops what is written.
+type Discard struct{ h http.Header }
+
+func (d *Discard) Header() http.Header {
+	if d.h == nil {
+		d.h = http.Header{}
+	}
+	return d.h
+}
+
+func (d *Discard) WriteHeader(int)             {}
+func (d *Discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *Discard) Flush()                      {}

@@ -8,9 +8,9 @@
 // connection's write deadline before every write so that
 // [http.Server.WriteTimeout] does not cut a long stream.
 //
-// Framing is safe by construction: [AppendEvent] rejects ids and event names
-// that contain line breaks, and data that contains a carriage return or invalid
-// UTF-8, so no input can inject a field or an event. Every other byte
+// Framing is safe by construction: [AppendEvent] rejects ids, event names and
+// comments that contain line breaks, and data that contains a carriage return
+// or invalid UTF-8, so no input can inject a field or an event. Every other byte
 // sequence, including empty data, empty lines and trailing newlines, reaches a
 // spec-compliant parser (a browser's EventSource, for one) exactly. The bytes
 // are those that github.com/tmaxmax/go-sse's Message produces for the same

@@ -28,6 +28,9 @@ type Event struct {
 	// Retry is the "retry" field, in whole milliseconds. Values under one
 	// millisecond are not sent.
 	Retry time.Duration
+	// Comment, if not empty, is sent as a comment line (": ...") before the
+	// data; clients ignore it. It must be valid UTF-8 without CR or LF.
+	Comment string
 	// Data is the payload, always sent. Each LF-separated line is one "data"
 	// field, so the client reassembles Data exactly, empty lines, a
 	// trailing newline and empty data included. It must be valid UTF-8 and
@@ -41,6 +44,7 @@ var (
 	fieldEvent = []byte("event: ")
 	fieldRetry = []byte("retry: ")
 	fieldData  = []byte("data: ")
+	fieldNone  = []byte(": ")
 )
 
 // Validate reports why e cannot be framed exactly, or nil.
@@ -50,6 +54,8 @@ func (e *Event) Validate() error {
 		return fmt.Errorf("%w: id contains CR, LF or NUL, or is not valid UTF-8", ErrInvalidEvent)
 	case !validField(e.Name, false):
 		return fmt.Errorf("%w: event name contains CR or LF, or is not valid UTF-8", ErrInvalidEvent)
+	case !validField(e.Comment, false):
+		return fmt.Errorf("%w: comment contains CR or LF, or is not valid UTF-8", ErrInvalidEvent)
 	case bytes.IndexByte(e.Data, '\r') >= 0:
 		return fmt.Errorf("%w: data contains CR", ErrInvalidEvent)
 	case !utf8.Valid(e.Data):
@@ -92,6 +98,11 @@ func appendValid(dst []byte, e *Event) []byte {
 		dst = strconv.AppendInt(dst, ms, 10)
 		dst = append(dst, '\n')
 	}
+	if e.Comment != "" {
+		dst = append(dst, fieldNone...)
+		dst = append(dst, e.Comment...)
+		dst = append(dst, '\n')
+	}
 	data := e.Data
 	for {
 		line, rest, more := bytes.Cut(data, []byte{'\n'})
@@ -110,7 +121,7 @@ func appendValid(dst []byte, e *Event) []byte {
 // line) to dst. Clients ignore comments; proxies see traffic. The text must
 // not contain CR or LF and must be valid UTF-8.
 func AppendComment(dst []byte, text string) ([]byte, error) {
-	if strings.ContainsAny(text, "\r\n") || !utf8.ValidString(text) {
+	if !validField(text, false) {
 		return dst, fmt.Errorf("%w: comment contains CR or LF or invalid UTF-8", ErrInvalidEvent)
 	}
 	dst = append(dst, ':')

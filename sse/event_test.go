@@ -38,6 +38,7 @@ func reference(t testing.TB, e *sse.Event) []byte {
 	if e.Name != "" {
 		m.Type = gosse.Type(e.Name)
 	}
+	m.AppendComment(e.Comment)
 	m.AppendData(string(e.Data) + "\n")
 	b, err := m.MarshalText()
 	if err != nil {
@@ -53,8 +54,9 @@ func TestAppendEvent(t *testing.T) {
 		wire string
 	}{
 		{"data only", sse.Event{Data: []byte(`{"text":"hi"}`)}, "data: {\"text\":\"hi\"}\n\n"},
-		{"all fields", sse.Event{ID: "s.1", Name: "delta", Retry: 1500 * time.Millisecond, Data: []byte("x")},
-			"id: s.1\nevent: delta\nretry: 1500\ndata: x\n\n"},
+		{"all fields", sse.Event{ID: "s.1", Name: "delta", Retry: 1500 * time.Millisecond, Comment: "note", Data: []byte("x")},
+			"id: s.1\nevent: delta\nretry: 1500\n: note\ndata: x\n\n"},
+		{"comment with colon", sse.Event{Comment: ": data: x", Data: []byte("y")}, ": : data: x\ndata: y\n\n"},
 		{"empty data", sse.Event{Name: "ping"}, "event: ping\ndata: \n\n"},
 		{"lines", sse.Event{Data: []byte("a\nb")}, "data: a\ndata: b\n\n"},
 		{"empty lines", sse.Event{Data: []byte("a\n\n\nb")}, "data: a\ndata: \ndata: \ndata: b\n\n"},
@@ -109,6 +111,8 @@ func TestAppendEventRejects(t *testing.T) {
 		{"LF in name", sse.Event{Name: "a\n\ndata: x"}},
 		{"CR in name", sse.Event{Name: "a\r"}},
 		{"invalid UTF-8 in name", sse.Event{Name: "\xc3"}},
+		{"LF in comment", sse.Event{Comment: "a\ndata: injected"}},
+		{"CR in comment", sse.Event{Comment: "a\rb"}},
 		{"CR in data", sse.Event{Data: []byte("a\rb")}},
 		{"CRLF in data", sse.Event{Data: []byte("a\r\nb")}},
 		{"invalid UTF-8 in data", sse.Event{Data: []byte("a\xe4\xbd")}},
@@ -145,20 +149,21 @@ func TestAppendComment(t *testing.T) {
 	}
 }
 
-// FuzzAppendEvent checks that any id, name and data either round-trip
+// FuzzAppendEvent checks that any id, name, comment and data either round-trip
 // exactly through go-sse's spec parser as exactly one event, with the bytes
 // go-sse's own Message produces, or are rejected for a stated reason.
 func FuzzAppendEvent(f *testing.F) {
-	f.Add("s.1", "delta", []byte(`{"text":"hi"}`), int64(0))
-	f.Add("", "", []byte(""), int64(10))
-	f.Add("a\nb", "c\rd", []byte("x\r\ny\n"), int64(-5))
-	f.Add("id", "ev", []byte("\n\ndata: x\n\nid: y\n"), int64(3000))
-	f.Add("\x00", "\x00", []byte("\x00 :\xff"), int64(1))
-	f.Fuzz(func(t *testing.T, id, name string, data []byte, retryMS int64) {
-		ev := sse.Event{ID: id, Name: name, Data: data, Retry: time.Duration(retryMS) * time.Millisecond}
+	f.Add("s.1", "delta", "", []byte(`{"text":"hi"}`), int64(0))
+	f.Add("", "", "", []byte(""), int64(10))
+	f.Add("a\nb", "c\rd", "e\nf", []byte("x\r\ny\n"), int64(-5))
+	f.Add("id", "ev", ": x", []byte("\n\ndata: x\n\nid: y\n"), int64(3000))
+	f.Add("\x00", "\x00", "\x00", []byte("\x00 :\xff"), int64(1))
+	f.Fuzz(func(t *testing.T, id, name, comment string, data []byte, retryMS int64) {
+		ev := sse.Event{ID: id, Name: name, Comment: comment, Data: data, Retry: time.Duration(retryMS) * time.Millisecond}
 		wire, err := sse.AppendEvent(nil, &ev)
 		expectReject := strings.ContainsAny(id, "\r\n\x00") || !utf8.ValidString(id) ||
 			strings.ContainsAny(name, "\r\n") || !utf8.ValidString(name) ||
+			strings.ContainsAny(comment, "\r\n") || !utf8.ValidString(comment) ||
 			bytes.IndexByte(data, '\r') >= 0 || !utf8.Valid(data)
 		if expectReject {
 			if !errors.Is(err, sse.ErrInvalidEvent) || len(wire) != 0 {

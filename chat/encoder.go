@@ -106,7 +106,6 @@ type encoder struct {
 	ascii        bool
 	streamID     string
 	model        string
-	created      int64
 	includeUsage bool
 
 	seq   int64
@@ -131,7 +130,7 @@ type encoder struct {
 }
 
 func newEncoder(mode Mode, ascii bool, streamID string, req *Request, created int64) *encoder {
-	e := &encoder{mode: mode, ascii: ascii, streamID: streamID, model: req.Model, created: created}
+	e := &encoder{mode: mode, ascii: ascii, streamID: streamID, model: req.Model}
 	e.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	e.idBuf = append(append(make([]byte, 0, len(streamID)+21), streamID...), '.')
 	e.je = json.NewEncoder(&e.json)
@@ -148,7 +147,7 @@ func (e *encoder) add(name string, v any) {
 	e.push(name)
 }
 
-// addText adds an event whose data is {"text":"..."}. It is add(name,
+// addTextEvent adds an event whose data is {"text":"..."}. It is add(name,
 // &TextData{text}) without reflecting over the struct on the per-event path:
 // encoding/json quotes the string, the braces are fixed.
 func (e *encoder) addTextEvent(name, text string) {

@@ -53,8 +53,9 @@ type Writer struct {
 	timeout time.Duration
 	// stale is set by refresh, timeout/2 after the deadline was last set;
 	// the next write then moves the deadline. So the per-event path reads
-	// an atomic, not the clock.
-	stale   atomic.Bool
+	// an atomic, not the clock. The timer holds only stale, not the Writer,
+	// so a finished stream's buffers are freed without waiting for it.
+	stale   *atomic.Bool
 	refresh *time.Timer
 	buf     []byte
 	err     error
@@ -72,9 +73,9 @@ type Writer struct {
 //
 // removes Content-Length, writes status 200 and flushes (unless
 // [Options].HeadersWithFirstWrite), so that the client and every proxy in
-// between see the stream start at once. It sets no
-// Connection header (HTTP/2 forbids it; HTTP/1.1 keeps connections alive by
-// default). An error from that first flush (the client is gone) is returned.
+// between see the stream start at once. It sets no Connection header (HTTP/2
+// forbids it; HTTP/1.1 keeps connections alive by default). An error from
+// that first flush (the client is gone) is returned.
 func NewWriter(w http.ResponseWriter, opts *Options) (*Writer, error) {
 	if !canFlush(w) {
 		return nil, ErrFlushUnsupported
@@ -88,7 +89,10 @@ func NewWriter(w http.ResponseWriter, opts *Options) (*Writer, error) {
 	h.Set("Cache-Control", "no-cache, no-transform")
 	h.Set("X-Accel-Buffering", "no")
 	h.Del("Content-Length")
-	sw.stale.Store(true)
+	if sw.timeout > 0 {
+		sw.stale = new(atomic.Bool)
+		sw.stale.Store(true)
+	}
 	if err := sw.extendDeadline(); err != nil {
 		return nil, err
 	}
@@ -190,7 +194,8 @@ func (w *Writer) extendDeadline() error {
 		return nil
 	}
 	if w.refresh == nil {
-		w.refresh = time.AfterFunc(w.timeout/2, func() { w.stale.Store(true) })
+		stale := w.stale
+		w.refresh = time.AfterFunc(w.timeout/2, func() { stale.Store(true) })
 	} else {
 		w.refresh.Reset(w.timeout / 2)
 	}

@@ -41,7 +41,8 @@ type Result struct {
 	// Err is the failure for End other than EndCompleted, an [*Error]
 	// whose cause may hold upstream details: do not show it to clients.
 	Err error
-	// Chunks counts chunks from the provider; Events counts events written.
+	// Chunks counts chunks from the provider; Events counts events handed to
+	// the writer (when the client left, the last batch may not have arrived).
 	Chunks, Events int
 	Started        time.Time
 	Duration       time.Duration
@@ -231,7 +232,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 		if chunk.Usage != nil {
 			res.Usage = chunk.Usage
 		}
-		if goneErr = h.flush(enc, sw, res); goneErr != nil {
+		if goneErr = enc.flush(sw); goneErr != nil {
 			cancel() // stop the upstream before the provider unwinds
 			break
 		}
@@ -253,7 +254,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 			writeError(w, failure)
 		} else {
 			enc.addError(failure)
-			_ = h.flush(enc, sw, res)
+			_ = enc.flush(sw)
 		}
 	default:
 		res.End = EndCompleted
@@ -267,18 +268,14 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 			res.FinishReason = "stop"
 		}
 		enc.addDone(res.FinishReason, res.Usage)
-		if err := h.flush(enc, sw, res); err != nil {
+		if err := enc.flush(sw); err != nil {
 			res.End, res.Err = EndClientGone, &Error{Code: CodeCanceled, Err: err}
 		}
 	}
 	res.Text = enc.text.String()
+	res.Events = int(enc.seq) // every event made was handed to the writer
 	res.Duration = time.Since(res.Started)
 	if h.finish != nil {
 		h.finish(context.WithoutCancel(r.Context()), res)
 	}
-}
-
-func (h *Handler) flush(enc *encoder, sw *sse.Writer, res *Result) error {
-	res.Events += len(enc.events)
-	return enc.flush(sw)
 }

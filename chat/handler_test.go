@@ -1,7 +1,6 @@
 package chat_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -394,16 +393,7 @@ func TestClientDisconnect(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		br := bufio.NewReader(resp.Body)
-		for { // read up to the delta, proving it arrived while the stream is open
-			line, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.HasPrefix(line, `data: {"text":"partial "}`) {
-				break
-			}
-		}
+		servertest.ReadUntil(t, resp.Body, `data: {"text":"partial "}`) // arrived while the stream is open
 		cancel()
 		select {
 		case <-p.Canceled():

@@ -15,14 +15,12 @@ import (
 
 // classify turns a go-openai error into a *chat.Error whose code and
 // generic message are safe to send; the original, which may quote the
-// upstream's error body and the API key, is kept only as the cause.
+// upstream's error body and the API key, is kept only as the cause. Once ctx
+// is done the context's own error is returned (the chat handler maps it to a
+// code, in one place), not go-openai's, whose text names the URL.
 func classify(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		code := chat.CodeCanceled
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			code = chat.CodeTimeout
-		}
-		return &chat.Error{Code: code, Err: errors.Join(ctx.Err(), err)}
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
 	}
 	var apiErr *goopenai.APIError
 	var reqErr *goopenai.RequestError

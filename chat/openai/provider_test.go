@@ -1,7 +1,6 @@
 package openai_test
 
 import (
-	"bufio"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -192,16 +191,7 @@ func TestClientLeavesUpstreamEnds(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		t.Log("client protocol", resp.Proto)
-		br := bufio.NewReader(resp.Body)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(line, `{"text":"thinking"}`) {
-				break // the stream is live, the upstream is waiting
-			}
-		}
+		servertest.ReadUntil(t, resp.Body, `{"text":"thinking"}`) // the stream is live, the upstream waits
 		left := time.Now()
 		cancel()
 		ended := <-fake.Ended()

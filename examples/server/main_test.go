@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/chattest"
 	"github.com/ssechat/ssechat/internal/fakeopenai"
+	"github.com/ssechat/ssechat/internal/servertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -113,16 +113,7 @@ func TestDisconnectIsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The start event arrives before the first (hour-long) chunk.
-	br := bufio.NewReader(resp.Body)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if line == "event: start\n" {
-			break
-		}
-	}
+	servertest.ReadUntil(t, resp.Body, "event: start")
 	cancel()
 	resp.Body.Close()
 	if err := stop(); err != nil { // graceful: waits for the stream to end

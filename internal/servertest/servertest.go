@@ -4,8 +4,11 @@
 package servertest
 
 import (
+	"bufio"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -40,3 +43,17 @@ func (d *Discard) Header() http.Header {
 func (d *Discard) WriteHeader(int)             {}
 func (d *Discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d *Discard) Flush()                      {}
+
+// ReadUntil reads lines from r until one contains s, and fails the test if
+// the stream ends first. Tests use it to prove that an event arrived while
+// the stream is still open.
+func ReadUntil(t testing.TB, r io.Reader, s string) {
+	t.Helper()
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), s) {
+			return
+		}
+	}
+	t.Fatalf("stream ended (%v) before a line containing %q", sc.Err(), s)
+}

@@ -110,16 +110,18 @@ func asError(ctx context.Context, err error) *Error {
 }
 
 // contextError is the one place that maps context errors to codes: a
-// deadline is a timeout, a cancellation means the client went away.
+// deadline is a timeout, a cancellation means the client went away. Once ctx
+// is done its cause decides (see context.Cause), so middleware that cancels
+// a stream with a cause wrapping context.DeadlineExceeded reports a timeout.
 func contextError(ctx context.Context, err error) *Error {
-	cerr := ctx.Err()
-	if cerr == nil {
-		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			cerr = context.DeadlineExceeded
-		case errors.Is(err, context.Canceled):
-			cerr = context.Canceled
-		}
+	var cerr error
+	switch {
+	case ctx.Err() != nil:
+		cerr = context.Cause(ctx)
+	case errors.Is(err, context.DeadlineExceeded):
+		cerr = context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		cerr = context.Canceled
 	}
 	switch {
 	case cerr == nil:

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ssechat/ssechat/internal/streamctx"
 	"github.com/ssechat/ssechat/sse"
 )
 
@@ -37,6 +38,9 @@ type Result struct {
 	Text         string
 	FinishReason string
 	Usage        *Usage
+	// ResponseModel and ResponseID are what the provider reported in
+	// [Chunk].Model and ID; empty when it did not.
+	ResponseModel, ResponseID string
 	End          EndReason
 	// Err is the failure for End other than EndCompleted, an [*Error]
 	// whose cause may hold upstream details: do not show it to clients.
@@ -195,6 +199,13 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 	defer cancel()
 	res := &Result{StreamID: rand.Text(), Request: req, Mode: mode, Started: time.Now()}
 	enc := newEncoder(mode, ascii, res.StreamID, req, res.Started.Unix())
+	// Middleware (package middleware) may start the stream before the
+	// first chunk, to send keep-alives; after Claim, failures are events.
+	st := starterFor(w, r.Context())
+	if st != nil {
+		st.Pend()
+		defer st.Ended()
+	}
 
 	var (
 		sw      *sse.Writer
@@ -204,6 +215,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 	// open starts the stream when its first event is ready: headers and
 	// events leave in one write.
 	open := func() error {
+		if st != nil {
+			st.Claim()
+		}
 		var err error
 		sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true})
 		if err == nil {
@@ -232,6 +246,12 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 		if chunk.Usage != nil {
 			res.Usage = chunk.Usage
 		}
+		if res.ResponseModel == "" {
+			res.ResponseModel = chunk.Model
+		}
+		if res.ResponseID == "" {
+			res.ResponseID = chunk.ID
+		}
 		if goneErr = enc.flush(sw); goneErr != nil {
 			cancel() // stop the upstream before the provider unwinds
 			break
@@ -250,12 +270,17 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 		if failure.Code == CodeTimeout {
 			res.End = EndTimeout
 		}
-		if sw == nil {
+		if sw == nil && (st == nil || !st.Claim()) {
 			writeError(w, failure)
-		} else {
-			enc.addError(failure)
-			_ = enc.flush(sw)
+			break
 		}
+		if sw == nil { // a keep-alive started the stream: the failure is an event
+			if err := open(); err != nil {
+				break
+			}
+		}
+		enc.addError(failure)
+		_ = enc.flush(sw)
 	default:
 		res.End = EndCompleted
 		if sw == nil { // an empty answer: still a well-formed stream
@@ -275,7 +300,57 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 	res.Text = enc.text.String()
 	res.Events = int(enc.seq) // every event made was handed to the writer
 	res.Duration = time.Since(res.Started)
+	if o := streamctx.ObserverFrom(r.Context()); o != nil {
+		o.Finished(report(res))
+	}
 	if h.finish != nil {
 		h.finish(context.WithoutCancel(r.Context()), res)
 	}
+}
+
+// starterFor returns the stream middleware's Starter from ctx if w writes
+// through it (a wrapper in between that buffers, like http.TimeoutHandler,
+// hides it).
+func starterFor(w http.ResponseWriter, ctx context.Context) streamctx.Starter {
+	st := streamctx.StarterFrom(ctx)
+	if st == nil {
+		return nil
+	}
+	for {
+		if s, ok := w.(streamctx.Starter); ok && s == st {
+			return st
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+}
+
+// report describes res for an observer.
+func report(res *Result) *streamctx.Report {
+	rep := &streamctx.Report{
+		StreamID:      res.StreamID,
+		Model:         res.Request.Model,
+		ResponseModel: res.ResponseModel,
+		ResponseID:    res.ResponseID,
+		FinishReason:  res.FinishReason,
+		End:           string(res.End),
+		FirstChunk:    res.FirstChunk,
+		Duration:      res.Duration,
+		Characters:    utf8.RuneCountInString(res.Text),
+		Text:          res.Text,
+	}
+	if u := res.Usage; u != nil {
+		rep.HasUsage, rep.InputTokens, rep.OutputTokens = true, u.InputTokens, u.OutputTokens
+	}
+	if e := (*Error)(nil); errors.As(res.Err, &e) && res.End != EndClientGone {
+		rep.ErrorCode, rep.Retryable = string(e.Code), e.Retryable()
+	}
+	rep.Messages = make([]streamctx.Message, len(res.Request.Messages))
+	for i, m := range res.Request.Messages {
+		rep.Messages[i] = streamctx.Message{Role: string(m.Role), Content: m.Content}
+	}
+	return rep
 }

@@ -64,6 +64,10 @@ type Chunk struct {
 	FinishReason string
 	// Usage, when the upstream reports it, usually on the last chunk.
 	Usage *Usage
+	// Model and ID are the model that answered and the upstream's id for the
+	// answer, when the upstream reports them (the first non-empty values
+	// count). They appear in [Result] and in telemetry, not on the wire.
+	Model, ID string
 }
 
 // Limits on request fields that are checked before anything starts.

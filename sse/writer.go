@@ -84,11 +84,7 @@ func NewWriter(w http.ResponseWriter, opts *Options) (*Writer, error) {
 	if opts != nil && opts.WriteTimeout != 0 {
 		sw.timeout = opts.WriteTimeout
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("X-Accel-Buffering", "no")
-	h.Del("Content-Length")
+	SetHeaders(w.Header())
 	if sw.timeout > 0 {
 		sw.stale = new(atomic.Bool)
 		sw.stale.Store(true)
@@ -200,6 +196,20 @@ func (w *Writer) extendDeadline() error {
 		w.refresh.Reset(w.timeout / 2)
 	}
 	return err
+}
+
+// SetHeaders sets the headers of an event stream in h, as [NewWriter] does:
+//
+//	Content-Type: text/event-stream; charset=utf-8
+//	Cache-Control: no-cache, no-transform
+//	X-Accel-Buffering: no
+//
+// and removes Content-Length.
+func SetHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
 }
 
 // CheckFlush reports [ErrFlushUnsupported] if neither w nor any writer it

@@ -78,7 +78,7 @@ func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 				yield(chat.Chunk{}, classify(ctx, err))
 				return
 			}
-			var c chat.Chunk
+			c := chat.Chunk{Model: resp.Model, ID: resp.ID}
 			for _, ch := range resp.Choices {
 				if ch.Index == 0 {
 					c.Text = ch.Delta.Content

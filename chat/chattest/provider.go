@@ -25,6 +25,10 @@ type Provider struct {
 	// Err, if set, is yielded after ErrAt tokens instead of the rest.
 	Err   error
 	ErrAt int
+	// Wait, if set, holds the stream before its first token until it is
+	// closed (or the context is cancelled): a silent upstream, as a
+	// reasoning model before its first token.
+	Wait <-chan struct{}
 	// Block makes the stream wait, after its tokens, until its context is
 	// cancelled, then yield the context's error.
 	Block bool
@@ -60,6 +64,14 @@ func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 				p.mu.Unlock()
 			}
 		}()
+		if p.Wait != nil {
+			select {
+			case <-ctx.Done():
+				yield(chat.Chunk{}, ctx.Err())
+				return
+			case <-p.Wait:
+			}
+		}
 		for i, tok := range p.Tokens {
 			if p.Err != nil && i == p.ErrAt {
 				yield(chat.Chunk{}, p.Err)

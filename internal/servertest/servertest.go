@@ -12,20 +12,33 @@ import (
 	"testing"
 )
 
-// Each runs fn as two subtests, against h served over HTTP/1.1 and over
-// HTTP/2 (TLS); srv.Client() speaks the matching protocol.
+// Each runs fn as three subtests, against h served over HTTP/1.1, HTTP/2
+// with TLS and HTTP/2 without (h2c, prior knowledge); srv.Client() speaks
+// the matching protocol.
 func Each(t *testing.T, h http.Handler, fn func(t *testing.T, srv *httptest.Server)) {
 	t.Helper()
 	t.Run("HTTP/1.1", func(t *testing.T) {
 		srv := httptest.NewServer(h)
-		defer srv.Close()
+		t.Cleanup(srv.Close)
 		fn(t, srv)
 	})
 	t.Run("HTTP/2", func(t *testing.T) {
 		srv := httptest.NewUnstartedServer(h)
 		srv.EnableHTTP2 = true
 		srv.StartTLS()
-		defer srv.Close()
+		t.Cleanup(srv.Close)
+		fn(t, srv)
+	})
+	t.Run("h2c", func(t *testing.T) {
+		srv := httptest.NewUnstartedServer(h)
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetHTTP1(true)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+		srv.Start()
+		t.Cleanup(srv.Close)
+		tr := srv.Client().Transport.(*http.Transport)
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
 		fn(t, srv)
 	})
 }

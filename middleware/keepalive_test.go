@@ -1,0 +1,184 @@
+package middleware_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/chat/chattest"
+	"github.com/ssechat/ssechat/internal/servertest"
+	"github.com/ssechat/ssechat/middleware"
+)
+
+// A reasoning model is silent before its first token: the keep-alive starts
+// the stream with a bare comment, and the answer follows intact.
+func TestKeepAliveBeforeFirstToken(t *testing.T) {
+	g := newGated("你好", "，", "世界")
+	h := middleware.KeepAlive(5 * time.Millisecond)(chat.NewHandler(g))
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+		resp := post(t, srv.Client(), srv.URL, "hi")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		l := newLines(t, resp.Body)
+		if got := l.until(""); !slices.Equal(got, []string{":", ""}) {
+			t.Fatalf("first block = %q, want a bare comment", got)
+		}
+		g.release <- struct{}{}
+		s := readRest(t, l)
+		if s.Done == nil || s.Text != "你好，世界" || s.Terminals != 1 {
+			t.Fatalf("done %v, text %q, terminals %d", s.Done, s.Text, s.Terminals)
+		}
+		if err := <-g.ended; err != nil {
+			t.Fatalf("provider ended with %v", err)
+		}
+	})
+}
+
+// Once a keep-alive has started the stream, an upstream failure can only be
+// an error event.
+func TestKeepAliveThenUpstreamFailure(t *testing.T) {
+	g := newGated()
+	g.err = chat.NewError(chat.CodeRateLimited, "slow down")
+	h := middleware.KeepAlive(5 * time.Millisecond)(chat.NewHandler(g))
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+		resp := post(t, srv.Client(), srv.URL, "hi")
+		l := newLines(t, resp.Body)
+		l.until(":")
+		g.release <- struct{}{}
+		s := readRest(t, l)
+		if resp.StatusCode != http.StatusOK || s.Error == nil || s.Error.Code != chat.CodeRateLimited || !s.Error.Retryable || s.Terminals != 1 {
+			t.Fatalf("status %d, error %+v, terminals %d", resp.StatusCode, s.Error, s.Terminals)
+		}
+		<-g.ended
+	})
+}
+
+// Before the first keep-alive is due, a failure still gets its HTTP status.
+func TestFailureBeforeKeepAliveKeepsStatus(t *testing.T) {
+	g := newGated()
+	g.err = chat.NewError(chat.CodeRateLimited, "slow down")
+	h := middleware.KeepAlive(time.Hour)(chat.NewHandler(g))
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+		go func() { g.release <- struct{}{} }()
+		resp := post(t, srv.Client(), srv.URL, "hi")
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), `"rate_limited"`) {
+			t.Fatalf("status %d, body %s", resp.StatusCode, body)
+		}
+		<-g.ended
+	})
+}
+
+// A handler that writes one event in several writes, pausing in the middle
+// for longer than the interval, is never interrupted: the comment comes after
+// the event. A second, idle stream on the same KeepAlive shows that comments
+// were due meanwhile.
+func TestKeepAliveNeverSplitsAnEvent(t *testing.T) {
+	resume := make(chan struct{})
+	ka := middleware.KeepAlive(5 * time.Millisecond)
+	h := ka(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		flush := func(s string) {
+			_, _ = io.WriteString(w, s)
+			_ = http.NewResponseController(w).Flush()
+		}
+		if r.URL.Path == "/idle" {
+			flush(": idle stream\n\n")
+			<-r.Context().Done()
+			return
+		}
+		flush("event: part\n")
+		flush("data: 1\n")
+		select {
+		case <-resume:
+		case <-r.Context().Done():
+			return
+		}
+		flush("data: 2\n")
+		flush("\n")
+		<-r.Context().Done()
+	}))
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+		split := newLines(t, get(t, srv.Client(), srv.URL+"/split").Body)
+		if got := []string{split.next(), split.next()}; !slices.Equal(got, []string{"event: part", "data: 1"}) {
+			t.Fatalf("first lines %q", got)
+		}
+		idle := newLines(t, get(t, srv.Client(), srv.URL+"/idle").Body)
+		idle.until("")
+		for range 3 { // three intervals pass with the first stream mid-event
+			if got := idle.until(""); !slices.Equal(got, []string{":", ""}) {
+				t.Fatalf("idle stream got %q", got)
+			}
+		}
+		resume <- struct{}{}
+		if got := split.until(":"); !slices.Equal(got, []string{"data: 2", "", ":"}) {
+			t.Fatalf("after the pause: %q, want the rest of the event, then a comment", got)
+		}
+	})
+}
+
+func get(t *testing.T, client *http.Client, url string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// readRest parses what is left of a chat stream.
+func readRest(t *testing.T, l *lines) *chattest.Stream {
+	t.Helper()
+	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(l.br)}
+	s, err := chattest.Read(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Idle streams under KeepAlive do not cost a goroutine each: all share one.
+func TestIdleStreamsShareOneGoroutine(t *testing.T) {
+	const streams = 1000
+	count := func(mw func(http.Handler) http.Handler) int {
+		stop := make(chan struct{})
+		var started, finished sync.WaitGroup
+		h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, ": open\n\n")
+			started.Done()
+			<-stop
+		}))
+		before := runtime.NumGoroutine()
+		for range streams {
+			started.Add(1)
+			finished.Add(1)
+			go func() {
+				defer finished.Done()
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+			}()
+		}
+		started.Wait()
+		n := runtime.NumGoroutine() - before
+		close(stop)
+		finished.Wait()
+		return n
+	}
+	bare := count(func(h http.Handler) http.Handler { return h })
+	kept := count(middleware.KeepAlive(time.Hour))
+	// One more for the scheduler; one of slack for goroutines of earlier
+	// tests still finishing. A goroutine per stream would be 1000 more.
+	if kept > bare+2 {
+		t.Fatalf("%d idle streams: %d goroutines without keep-alive, %d with; want at most the scheduler's more", streams, bare, kept)
+	}
+}

@@ -204,7 +204,6 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 	st := starterFor(w, r.Context())
 	if st != nil {
 		st.Pend()
-		defer st.Ended()
 	}
 
 	var (
@@ -300,6 +299,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 	res.Text = enc.text.String()
 	res.Events = int(enc.seq) // every event made was handed to the writer
 	res.Duration = time.Since(res.Started)
+	if st != nil {
+		st.Ended() // not deferred: after a panic, middleware may still end the stream
+	}
 	if o := streamctx.ObserverFrom(r.Context()); o != nil {
 		o.Finished(report(res))
 	}

@@ -1,0 +1,162 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/internal/servertest"
+	"github.com/ssechat/ssechat/middleware"
+)
+
+// An upstream that stops sending tokens is cut off by the idle timeout even
+// while keep-alive comments flow: the stream ends with one "timeout" error
+// event and the upstream's context is cancelled with ErrStreamIdle.
+func TestIdleTimeoutIgnoresKeepAlive(t *testing.T) {
+	g := newGated("partial ")
+	g.block = true
+	h := middleware.StreamTimeout(0, 80*time.Millisecond)(middleware.KeepAlive(5 * time.Millisecond)(chat.NewHandler(g)))
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+		resp := post(t, srv.Client(), srv.URL, "hi")
+		g.release <- struct{}{}
+		body, _ := io.ReadAll(resp.Body)
+		if n := strings.Count(string(body), ":\n\n"); n < 2 {
+			t.Errorf("%d keep-alive comments before the idle timeout, want several", n)
+		}
+		s := readRest(t, newLines(t, strings.NewReader(string(body))))
+		if s.Error == nil || s.Error.Code != chat.CodeTimeout || !s.Error.Retryable || s.Terminals != 1 || s.Text != "partial " {
+			t.Fatalf("error %+v, terminals %d, text %q", s.Error, s.Terminals, s.Text)
+		}
+		if err := <-g.ended; !errors.Is(err, middleware.ErrStreamIdle) {
+			t.Fatalf("upstream ended with %v, want ErrStreamIdle", err)
+		}
+	})
+}
+
+// The maximum duration ends a stream that is still producing.
+func TestMaxDuration(t *testing.T) {
+	g := newGated()
+	g.block = true
+	h := middleware.StreamTimeout(50*time.Millisecond, 0)(chat.NewHandler(g))
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+		go func() { g.release <- struct{}{} }()
+		resp := post(t, srv.Client(), srv.URL, "hi")
+		body, _ := io.ReadAll(resp.Body)
+		// No chunk came: the handler had not started, so a 504 is right.
+		if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), `"timeout"`) {
+			t.Fatalf("status %d, body %s", resp.StatusCode, body)
+		}
+		if err := <-g.ended; !errors.Is(err, middleware.ErrStreamTooLong) {
+			t.Fatalf("upstream ended with %v", err)
+		}
+	})
+}
+
+// A handler that knows nothing of chat and simply returns when its context
+// ends gets its stream ended by the middleware: an error event between
+// events, a 504 if it never started; nothing is added after its own ending.
+func TestTimeoutEndsPlainHandlers(t *testing.T) {
+	h := middleware.StreamTimeout(0, 30*time.Millisecond)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/started":
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: one\n\n")
+			http.NewResponseController(w).Flush()
+		case "/own-ending":
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: one\n\n")
+			<-r.Context().Done()
+			_, _ = io.WriteString(w, "event: bye\ndata: {}\n\n")
+			return
+		}
+		<-r.Context().Done()
+	}))
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+		resp := get(t, srv.Client(), srv.URL+"/started")
+		body, _ := io.ReadAll(resp.Body)
+		if want := "data: one\n\nevent: error\ndata: {\"code\":\"timeout\",\"message\":\"the model took too long\",\"retryable\":true}\n\n"; string(body) != want {
+			t.Errorf("started stream: %q, want %q", body, want)
+		}
+		resp = get(t, srv.Client(), srv.URL+"/never")
+		body, _ = io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), `"code":"timeout"`) {
+			t.Errorf("unstarted: status %d, body %s", resp.StatusCode, body)
+		}
+		resp = get(t, srv.Client(), srv.URL+"/own-ending")
+		body, _ = io.ReadAll(resp.Body)
+		if want := "data: one\n\nevent: bye\ndata: {}\n\n"; string(body) != want {
+			t.Errorf("handler's own ending: %q, want %q", body, want)
+		}
+	})
+}
+
+// A chat stream that completes in time is untouched: one terminal event.
+func TestTimeoutLeavesCompletedStreams(t *testing.T) {
+	g := newGated("a", "b")
+	h := middleware.StreamTimeout(time.Hour, time.Hour)(chat.NewHandler(g))
+	servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+		go func() { g.release <- struct{}{} }()
+		s := readRest(t, newLines(t, post(t, srv.Client(), srv.URL, "hi").Body))
+		if s.Done == nil || s.Terminals != 1 || s.Text != "ab" {
+			t.Fatalf("done %v, terminals %d, text %q", s.Done, s.Terminals, s.Text)
+		}
+		<-g.ended
+	})
+}
+
+// hidingWriter is a wrapper like otelhttp's: its Flush reports nothing.
+type hidingWriter struct{ http.ResponseWriter }
+
+func (h hidingWriter) Flush() { _ = http.NewResponseController(h.ResponseWriter).Flush() }
+
+// failingWriter accepts writes but cannot flush them: a connection that is
+// gone, behind a buffer. Nothing else cancels the request.
+type failingWriter struct{ httptest.ResponseRecorder }
+
+var errBroken = errors.New("broken pipe")
+
+func (f *failingWriter) FlushError() error { return errBroken }
+
+func TestAbortOnDisconnectSeesHiddenFlushErrors(t *testing.T) {
+	var cause error
+	h := middleware.AbortOnDisconnect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w = hidingWriter{w}
+		for i := 0; r.Context().Err() == nil && i < 100; i++ {
+			_, _ = io.WriteString(w, "data: x\n\n")
+			w.(http.Flusher).Flush() // the handler learns nothing from this
+		}
+		cause = context.Cause(r.Context())
+	}))
+	h.ServeHTTP(&failingWriter{*httptest.NewRecorder()}, httptest.NewRequest(http.MethodGet, "/", nil))
+	if !errors.Is(cause, middleware.ErrClientGone) || !errors.Is(cause, errBroken) {
+		t.Fatalf("context cause = %v, want ErrClientGone wrapping the flush error", cause)
+	}
+}
+
+// Nested middleware of this package share one wrapper.
+func TestMiddlewareShareOneWrapper(t *testing.T) {
+	var depth int
+	h := middleware.AbortOnDisconnect(middleware.KeepAlive(time.Hour)(middleware.Recover(nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for {
+			u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+			if !ok {
+				break
+			}
+			depth++
+			w = u.Unwrap()
+		}
+	}))))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	if depth != 1 {
+		t.Fatalf("handler's writer is %d wrappers deep, want 1", depth)
+	}
+}
+
+var _ = slices.Equal[[]string]

@@ -14,6 +14,13 @@
 //
 //	-addr        listen address (default 127.0.0.1:8080)
 //	-mock-delay  the mock model's delay per chunk (default 30ms; 0 for none)
+//	-keepalive   keep-alive comment interval on idle streams (default 15s; 0 for none)
+//
+// OpenTelemetry is configured from the standard OTEL_* environment variables
+// (go.opentelemetry.io/contrib/exporters/autoexport), and is off when they
+// name no exporter. OTEL_TRACES_EXPORTER=console prints one "chat" span per
+// stream when the server stops; OTEL_METRICS_EXPORTER=prometheus serves
+// /metrics on localhost:9464 (OTEL_EXPORTER_PROMETHEUS_HOST and _PORT).
 package main
 
 import (
@@ -34,6 +41,7 @@ import (
 
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/openai"
+	"github.com/ssechat/ssechat/middleware"
 )
 
 func main() {
@@ -55,17 +63,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	fs.SetOutput(logOut)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	mockDelay := fs.Duration("mock-delay", 30*time.Millisecond, "the mock model's delay per chunk (0 for none)")
+	keepAlive := fs.Duration("keepalive", middleware.DefaultKeepAliveInterval, "keep-alive comment interval on idle streams (0 for none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *mockDelay < 0 {
 		return errors.New("-mock-delay must not be negative")
 	}
+	if *keepAlive < 0 {
+		return errors.New("-keepalive must not be negative")
+	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
+	tp, mp, err := setupTelemetry(ctx)
+	if err != nil {
+		return fmt.Errorf("OpenTelemetry: %w", err)
+	}
+	defer func() {
+		// Flush what is left: the console exporter prints the spans now.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(sctx)
+		_ = mp.Shutdown(sctx)
+	}()
 
 	provider, model, upstream := newProvider(getenv, *mockDelay)
 	mux := http.NewServeMux()
-	mux.Handle("/chat", chat.NewHandler(provider,
+	var stack []func(http.Handler) http.Handler // outermost first
+	stack = append(stack, middleware.Recover(log), middleware.Telemetry(&middleware.TelemetryOptions{
+		TracerProvider: tp, MeterProvider: mp, ProviderName: upstreamName(upstream),
+	}))
+	if *keepAlive > 0 {
+		stack = append(stack, middleware.KeepAlive(*keepAlive))
+	}
+	var handler http.Handler = chat.NewHandler(provider,
 		chat.WithPrepare(func(r *http.Request, req *chat.Request) error {
 			if req.Model == "" {
 				req.Model = model
@@ -81,7 +111,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 			}
 			log.InfoContext(ctx, "stream end", attrs...)
 		}),
-	))
+	)
+	for i := len(stack) - 1; i >= 0; i-- {
+		handler = stack[i](handler)
+	}
+	mux.Handle("/chat", handler)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

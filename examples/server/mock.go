@@ -10,6 +10,7 @@ import (
 
 // echoModel is the built-in mock model: it answers with the last user
 // message, exactly, a few runes per chunk, waiting delay before each chunk.
+// It reports usage as an upstream does, counting one token per rune.
 type echoModel struct {
 	delay time.Duration
 	runes int
@@ -26,9 +27,14 @@ func (m echoModel) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 		}
 		// A first, empty chunk starts the stream, as a real upstream's role
 		// chunk does.
-		if !yield(chat.Chunk{}, nil) {
+		if !yield(chat.Chunk{Model: "echo-1"}, nil) {
 			return
 		}
+		input := 0
+		for _, msg := range req.Messages {
+			input += len([]rune(msg.Content))
+		}
+		usage := &chat.Usage{InputTokens: input, OutputTokens: len(text), TotalTokens: input + len(text)}
 		var timer *time.Timer
 		for len(text) > 0 {
 			n := min(m.runes, len(text))
@@ -51,6 +57,6 @@ func (m echoModel) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 			}
 			text = text[n:]
 		}
-		yield(chat.Chunk{FinishReason: "stop"}, nil)
+		yield(chat.Chunk{FinishReason: "stop", Usage: usage}, nil)
 	}
 }

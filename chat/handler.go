@@ -41,7 +41,7 @@ type Result struct {
 	// ResponseModel and ResponseID are what the provider reported in
 	// [Chunk].Model and ID; empty when it did not.
 	ResponseModel, ResponseID string
-	End          EndReason
+	End                       EndReason
 	// Err is the failure for End other than EndCompleted, an [*Error]
 	// whose cause may hold upstream details: do not show it to clients.
 	Err error

@@ -72,8 +72,6 @@ func BenchmarkChatStream(b *testing.B) {
 	}
 }
 
-
-
 // BenchmarkIdleStreams holds 10,000 idle event streams open at once and
 // reports the memory each costs (heap and goroutine stacks, over the same
 // streams without middleware), and goroutines per stream.

@@ -116,7 +116,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		writeError(w, asError(r.Context(), err))
+		_ = WriteError(w, asError(r.Context(), err))
 		return
 	}
 	h.stream(w, r, req, mode, ascii)
@@ -180,7 +180,11 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-func writeError(w http.ResponseWriter, e *Error) {
+// WriteError answers with e before a stream has started: e's status and the
+// JSON body {"error":{"code":...,"message":...}}, without e's cause. It
+// returns the write's error. Handler uses it for every refusal; middleware
+// uses it to end a response a handler left unstarted.
+func WriteError(w http.ResponseWriter, e *Error) error {
 	var body errorBody
 	body.Error.Code, body.Error.Message = e.Code, e.ClientMessage()
 	b, _ := json.Marshal(&body)
@@ -190,7 +194,8 @@ func writeError(w http.ResponseWriter, e *Error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(e.Status())
-	_, _ = w.Write(b)
+	_, err := w.Write(b)
+	return err
 }
 
 // stream runs the provider and writes the stream.
@@ -270,7 +275,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, m
 			res.End = EndTimeout
 		}
 		if sw == nil && (st == nil || !st.Claim()) {
-			writeError(w, failure)
+			_ = WriteError(w, failure)
 			break
 		}
 		if sw == nil { // a keep-alive started the stream: the failure is an event

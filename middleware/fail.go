@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"encoding/json"
-	"strconv"
 
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/sse"
@@ -26,25 +25,12 @@ func (s *stream) endWithError(e *chat.Error) bool {
 		return false
 	}
 	if !s.committed {
-		var body struct {
-			Error struct {
-				Code    chat.Code `json:"code"`
-				Message string    `json:"message"`
-			} `json:"error"`
-		}
-		body.Error.Code, body.Error.Message = e.Code, e.ClientMessage()
-		b, _ := json.Marshal(&body)
 		h := s.rw.Header()
 		for _, k := range []string{"Content-Encoding", "Content-Disposition", "ETag", "Last-Modified"} {
 			h.Del(k) // meant for the success that did not happen; CORS and the like stay
 		}
-		h.Set("Content-Type", "application/json; charset=utf-8")
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Length", strconv.Itoa(len(b)))
 		s.commitLocked(e.Status())
-		s.rw.WriteHeader(e.Status())
-		if _, err := s.rw.Write(b); err != nil {
+		if err := chat.WriteError(s.rw, e); err != nil {
 			s.failLocked(err)
 		}
 		return true

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/ssechat/ssechat/chat"
-	"github.com/ssechat/ssechat/chat/chattest"
 )
 
 // lines reads a response body line by line; it fails the test when the body
@@ -106,4 +105,3 @@ func (g *gated) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat.Ch
 }
 
 var _ chat.Provider = (*gated)(nil)
-var _ = chattest.UserMessage

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +157,3 @@ func TestMiddlewareShareOneWrapper(t *testing.T) {
 		t.Fatalf("handler's writer is %d wrappers deep, want 1", depth)
 	}
 }
-
-var _ = slices.Equal[[]string]

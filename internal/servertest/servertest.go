@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -69,4 +71,21 @@ func ReadUntil(t testing.TB, r io.Reader, s string) {
 		}
 	}
 	t.Fatalf("stream ended (%v) before a line containing %q", sc.Err(), s)
+}
+
+// Tool returns the path of the first of names found on PATH. When none is
+// found the test is skipped, except under CI (the CI environment variable
+// set), where it fails: CI must run every test.
+func Tool(t testing.TB, names ...string) string {
+	t.Helper()
+	for _, name := range names {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("none of %v is installed; CI must install it (see .ci/run)", names)
+	}
+	t.Skipf("none of %v is installed", names)
+	return ""
 }

@@ -1,0 +1,137 @@
+'use strict';
+// A stand-in for wx.request built on Node's http, behaving as the mini
+// program platform does with enableChunked: the body arrives through
+// onChunkReceived as ArrayBuffer pieces cut at arbitrary bytes (here: at
+// seeded random positions, one byte at a time, or all at once), the status
+// through onHeadersReceived, and success is called whatever the status.
+//
+// Options, to play the platforms' variations:
+//   r            a seeded generator (./rand.js); cut  'random' | 'one' | 'whole'
+//   chunks       false: onChunkReceived never fires (PC WeChat)
+//   successData  'none' (devices), 'arraybuffer' or 'string': the whole body
+//                again in success
+//   chunksUntil  chunk callbacks stop after this many bytes, as on iOS when
+//                a newer chunked request opens; success still has the body
+//   headerStatus false: onHeadersReceived has no statusCode (DevTools)
+//   breakAfter   the connection breaks after this many bytes: fail
+//                ("request:fail interrupted")
+//   endAfter     the response ends cleanly after this many bytes
+const http = require('node:http');
+const { rng } = require('./rand');
+
+function createRequest(opts) {
+  const o = Object.assign({ cut: 'random', chunks: true, successData: 'none', headerStatus: true }, opts);
+  if (!o.r) o.r = rng(1);
+  const tasks = [];
+  function request(req) {
+    const headerFns = new Set();
+    const chunkFns = new Set();
+    const state = { aborted: false, ended: false, afterAbort: 0 };
+    const all = [];
+    let pending = Buffer.alloc(0);
+    let delivered = 0;
+    let size = 0;
+
+    const limit = Math.min(o.breakAfter === undefined ? Infinity : o.breakAfter, o.endAfter === undefined ? Infinity : o.endAfter);
+    const nextSize = () => (o.cut === 'one' ? 1 : o.r() < 0.8 ? 1 + o.r.int(8) : 1 + o.r.int(512));
+    let pieces = 0;
+    let sent = 0;
+    const deliver = (buf) => {
+      all.push(buf);
+      sent += buf.length;
+      if (!o.chunks || sent > (o.chunksUntil === undefined ? Infinity : o.chunksUntil)) return;
+      pieces++;
+      const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
+      for (const fn of Array.from(chunkFns)) fn({ data: ab });
+    };
+    const pump = (final) => {
+      if (o.cut === 'whole') {
+        if (final && pending.length > 0) deliver(pending);
+        if (final) pending = Buffer.alloc(0);
+        return;
+      }
+      while (pending.length > 0 && !state.aborted) {
+        if (size === 0) size = nextSize();
+        if (pending.length < size && !final) return;
+        const n = Math.min(size, pending.length);
+        const piece = pending.subarray(0, n);
+        pending = pending.subarray(n);
+        size = 0;
+        deliver(piece);
+      }
+    };
+    const finish = (call, arg) => {
+      if (state.ended) return;
+      state.ended = true;
+      if (state.aborted) state.afterAbort++;
+      call(arg);
+    };
+
+    const r = http.request(req.url, { method: req.method || 'GET', headers: req.header }, (res) => {
+      const header = Object.assign({}, res.headers);
+      const h = { header };
+      if (o.headerStatus) h.statusCode = res.statusCode;
+      for (const fn of Array.from(headerFns)) fn(h);
+      res.on('data', (d) => {
+        if (state.aborted || delivered >= limit) return;
+        const take = d.subarray(0, Math.max(0, limit - delivered));
+        delivered += take.length;
+        pending = Buffer.concat([pending, take]);
+        pump(false);
+        if (delivered >= limit) {
+          pump(true);
+          r.destroy();
+          if (o.breakAfter !== undefined && delivered >= o.breakAfter) {
+            finish(req.fail, { errMsg: 'request:fail interrupted' });
+          } else {
+            finish(req.success, successArg(res.statusCode, header));
+          }
+        }
+      });
+      res.on('end', () => {
+        if (state.aborted || state.ended) return;
+        pump(true);
+        finish(req.success, successArg(res.statusCode, header));
+      });
+    });
+    const successArg = (statusCode, header) => {
+      const body = Buffer.concat(all);
+      let data = '';
+      if (o.successData === 'arraybuffer') data = body.buffer.slice(body.byteOffset, body.byteOffset + body.length);
+      if (o.successData === 'string') data = body.toString('utf8');
+      return { statusCode, header, data, cookies: [] };
+    };
+    r.on('error', (err) => {
+      if (state.aborted) return finish(req.fail, { errMsg: 'request:fail abort' });
+      finish(req.fail, { errMsg: 'request:fail ' + err.message });
+    });
+    r.end(req.data);
+
+    const task = {
+      state,
+      listeners: () => headerFns.size + chunkFns.size,
+      onHeadersReceived: (fn) => headerFns.add(fn),
+      offHeadersReceived: (fn) => (fn ? headerFns.delete(fn) : headerFns.clear()),
+      onChunkReceived: (fn) => chunkFns.add(fn),
+      offChunkReceived: (fn) => (fn ? chunkFns.delete(fn) : chunkFns.clear()),
+      // body returns every byte the server sent so far.
+      body: () => Buffer.concat(all),
+      // pieces returns how many pieces onChunkReceived was called with.
+      pieces: () => pieces,
+      abort() {
+        state.aborted = true;
+        r.destroy();
+        // The platform reports the abort through fail; the client must
+        // ignore it.
+        setImmediate(() => finish(req.fail, { errMsg: 'request:fail abort' }));
+      },
+      done: new Promise((resolve) => r.on('close', resolve)),
+    };
+    tasks.push(task);
+    return task;
+  }
+  request.tasks = tasks;
+  return request;
+}
+
+module.exports = { createRequest };

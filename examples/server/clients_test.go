@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"io/fs"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ssechat/ssechat/internal/fakeopenai"
+	"github.com/ssechat/ssechat/internal/servertest"
+)
+
+// TestMiniProgramClient runs the mini program client's Node tests
+// (examples/miniprogram/test) against this server: one with the mock and
+// no delay, one whose mock is slow enough to abort mid-stream, and one
+// that streams from a fake OpenAI upstream.
+func TestMiniProgramClient(t *testing.T) {
+	node := servertest.Tool(t, "node")
+	fast, _, _ := start(t, []string{"-mock-delay", "0"}, nil)
+	slow, slowLogs, stopSlow := start(t, []string{"-mock-delay", "50ms"}, nil)
+	up := httptest.NewServer(&fakeopenai.Server{})
+	t.Cleanup(up.Close)
+	upstream, _, _ := start(t, nil, map[string]string{
+		"OPENAI_API_KEY":  "sk-example",
+		"OPENAI_BASE_URL": up.URL + "/v1",
+	})
+
+	files, err := filepath.Glob("../miniprogram/test/*.test.js")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Node tests found: %v", err)
+	}
+	touchSources(t, "../miniprogram")
+	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
+	cmd.Env = append(os.Environ(),
+		"SSECHAT_URL="+fast, "SSECHAT_SLOW_URL="+slow, "SSECHAT_UPSTREAM_URL="+upstream, "NO_COLOR=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "ℹ") || strings.Contains(line, "streams,") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+
+	// The abort test's stream ended on the server as the client leaving.
+	if err := stopSlow(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(slowLogs.String(), "end=client_gone") {
+		t.Fatalf("the slow server did not see the client leave:\n%s", slowLogs)
+	}
+}
+
+// touchSources reads every JavaScript file under dir, so that go test's
+// result cache, which knows only the files the test process opens, runs
+// the test again when one of them changes.
+func touchSources(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".js" {
+			return err
+		}
+		_, err = os.ReadFile(path)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

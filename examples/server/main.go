@@ -1,7 +1,8 @@
 // Command server is a runnable ssechat server: POST /chat streams an answer
-// over Server-Sent Events.
+// over Server-Sent Events, and / serves a browser chat page that uses it.
 //
 //	go run ./examples/server                 # built-in mock model on 127.0.0.1:8080
+//	open http://127.0.0.1:8080/              # the chat page
 //	curl -N localhost:8080/chat -H 'Content-Type: application/json' \
 //	     -d '{"messages":[{"role":"user","content":"你好, ssechat!"}]}'
 //
@@ -116,6 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		handler = stack[i](handler)
 	}
 	mux.Handle("/chat", handler)
+	mux.Handle("/", webHandler()) // the browser chat page
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -128,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		IdleTimeout:       2 * time.Minute,
 		// No WriteTimeout: streams set a deadline per write instead.
 	}
-	log.Info("listening", "url", "http://"+ln.Addr().String()+"/chat", "model", model, "upstream", upstream)
+	log.Info("listening", "page", "http://"+ln.Addr().String()+"/", "url", "http://"+ln.Addr().String()+"/chat", "model", model, "upstream", upstream)
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ssechat/ssechat/internal/fakeopenai"
+	"github.com/ssechat/ssechat/internal/servertest"
+)
+
+// recordFrames makes the page record the last answer's text at every
+// animation frame, that is at every paint, from now on; and marks the status
+// so that a wait for the next one cannot see the last.
+const recordFrames = `(() => {
+  window.frames_ = [];
+  document.querySelector('#status').dataset.state = 'sending';
+  if (window.recording_) return;
+  window.recording_ = true;
+  const tick = () => {
+    const a = document.querySelector('#messages .assistant:last-of-type .text');
+    const t = a ? a.textContent : null;
+    if (t !== null && window.frames_[window.frames_.length - 1] !== t) window.frames_.push(t);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})()`
+
+// browser starts a headless Chromium for the test and returns a context
+// for its first tab.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	exec := servertest.Tool(t, "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exec),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(800, 600),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() {
+		cancelTime()
+		cancelTab()
+		cancelAlloc() // waits for the browser to exit
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", exec, err)
+	}
+	return ctx
+}
+
+// screenshot saves a PNG of the page to the directory named by
+// SSECHAT_SCREENSHOTS (a temporary one when unset) and checks it decodes.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(buf))
+	if err != nil || cfg.Width < 100 || cfg.Height < 100 {
+		t.Fatalf("screenshot %s: %v (%dx%d)", name, err, cfg.Width, cfg.Height)
+	}
+	dir := os.Getenv("SSECHAT_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// waitFor polls a JavaScript condition on the page until it holds.
+func waitFor(t *testing.T, ctx context.Context, cond string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](cond)); err != nil {
+		t.Fatalf("waiting for %s: %v", cond, err)
+	}
+}
+
+func evalString(t *testing.T, ctx context.Context, expr string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return s
+}
+
+// ask types a message into the page and sends it.
+func ask(t *testing.T, ctx context.Context, text string) {
+	t.Helper()
+	if err := chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](recordFrames),
+		chromedp.SetValue(chromedp.ID("input"), text),
+		chromedp.Click(chromedp.ID("send")),
+	); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const lastAnswer = `document.querySelector('#messages .assistant:last-of-type .text').textContent`
+
+func TestBrowserPage(t *testing.T) {
+	ctx := browser(t)
+	chatURL, logs, stop := start(t, []string{"-mock-delay", "25ms"}, nil)
+	page := strings.TrimSuffix(chatURL, "chat")
+	if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("input"))); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("typewriter", func(t *testing.T) {
+		text := "你好！这是一个流式回答 👩‍👩‍👧‍👦, with e\u0301 and \"quotes\".\nSecond line: data: not a field."
+		ask(t, ctx, "Type "+text)
+		waitFor(t, ctx, `window.frames_.length >= 4 && document.querySelector('#status').dataset.state === 'streaming'`)
+		screenshot(t, ctx, "mid-stream")
+		waitFor(t, ctx, `document.querySelector('#status').dataset.state === 'done'`)
+		screenshot(t, ctx, "end")
+		want := "Type " + text
+		if got := evalString(t, ctx, lastAnswer); got != want {
+			t.Fatalf("final text %q, want %q", got, want)
+		}
+		frames, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.frames_`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		partial := 0
+		for _, f := range frames {
+			if !strings.HasPrefix(want, f) {
+				t.Fatalf("painted %q, not a prefix of the answer", f)
+			}
+			if f != "" && f != want {
+				partial++
+			}
+		}
+		if partial < 5 {
+			t.Fatalf("only %d paints before the end: %q", partial, frames)
+		}
+		t.Logf("%d paints before the end", partial)
+	})
+
+	t.Run("stop", func(t *testing.T) {
+		text := "a long answer that the user stops: " + strings.Repeat("长", 300)
+		ask(t, ctx, text)
+		waitFor(t, ctx, `window.frames_.length >= 3`)
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("stop"))); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, `document.querySelector('#status').dataset.state === 'stopped'`)
+		got := evalString(t, ctx, lastAnswer)
+		if len(got) == 0 || len(got) >= len(text) || !strings.HasPrefix(text, got) {
+			t.Fatalf("stopped answer %q", got)
+		}
+		if note := evalString(t, ctx, `document.querySelector('#messages .assistant:last-of-type .note').textContent`); note != "Stopped" {
+			t.Fatalf("note %q", note)
+		}
+		// The server saw the client go and ended the stream so: a graceful
+		// stop waits for the stream's end, which the mock would otherwise
+		// reach seconds later as "completed".
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if l := logs.String(); !strings.Contains(l, "end=client_gone") {
+			t.Fatalf("the server did not log client_gone:\n%s", l)
+		}
+	})
+}
+
+func TestBrowserPageErrors(t *testing.T) {
+	ctx := browser(t)
+	up := httptest.NewServer(&fakeopenai.Server{})
+	t.Cleanup(up.Close)
+	chatURL, _, _ := start(t, nil, map[string]string{"OPENAI_API_KEY": "sk-example", "OPENAI_BASE_URL": up.URL + "/v1"})
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(chatURL, "chat")), chromedp.WaitVisible(chromedp.ID("input"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ask, code string
+		text      bool // text arrived before the error
+	}{
+		{"status 429", "rate_limited", false},
+		{"status 401", "upstream_error", false},
+		{fakeopenai.ScriptMidError, "", true},
+	} {
+		ask(t, ctx, c.ask)
+		waitFor(t, ctx, `document.querySelector('#status').dataset.state === 'error'`)
+		msg := evalString(t, ctx, `document.querySelector('#error').hidden ? '' : document.querySelector('#error').textContent`)
+		if msg == "" || !strings.Contains(msg, "("+c.code) || strings.Contains(msg, "sk-example") {
+			t.Errorf("%s: error shown %q, want code %q", c.ask, msg, c.code)
+		}
+		if got := evalString(t, ctx, lastAnswer); (got != "") != c.text {
+			t.Errorf("%s: answer text %q", c.ask, got)
+		}
+		if c.ask == fakeopenai.ScriptMidError {
+			screenshot(t, ctx, "error")
+		}
+	}
+}

@@ -1,5 +1,6 @@
 // Command server is a runnable ssechat server: POST /chat streams an answer
-// over Server-Sent Events, and / serves a browser chat page that uses it.
+// over Server-Sent Events, POST /v1/chat/completions streams it as OpenAI
+// does (for OpenAI's client libraries), and / serves a browser chat page.
 //
 //	go run ./examples/server                 # built-in mock model on 127.0.0.1:8080
 //	open http://127.0.0.1:8080/              # the chat page
@@ -96,7 +97,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	if *keepAlive > 0 {
 		stack = append(stack, middleware.KeepAlive(*keepAlive))
 	}
-	var handler http.Handler = chat.NewHandler(provider,
+	wrap := func(h http.Handler) http.Handler {
+		for i := len(stack) - 1; i >= 0; i-- {
+			h = stack[i](h)
+		}
+		return h
+	}
+	options := []chat.Option{
 		chat.WithPrepare(func(r *http.Request, req *chat.Request) error {
 			if req.Model == "" {
 				req.Model = model
@@ -112,11 +119,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 			}
 			log.InfoContext(ctx, "stream end", attrs...)
 		}),
-	)
-	for i := len(stack) - 1; i >= 0; i-- {
-		handler = stack[i](handler)
 	}
-	mux.Handle("/chat", handler)
+	mux.Handle("/chat", wrap(chat.NewHandler(provider, options...)))
+	// OpenAI's client libraries, with their base URL set to .../v1, post to
+	// /v1/chat/completions and read the openai mode.
+	mux.Handle("/v1/chat/completions", wrap(chat.NewHandler(provider,
+		append(options, chat.WithMode(chat.ModeOpenAI), chat.WithRequestModes())...)))
 	mux.Handle("/", webHandler()) // the browser chat page
 
 	ln, err := net.Listen("tcp", *addr)

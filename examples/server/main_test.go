@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	goopenai "github.com/sashabaranov/go-openai"
 	"go.uber.org/goleak"
 
 	"github.com/ssechat/ssechat/chat"
@@ -165,5 +168,45 @@ func TestBadFlags(t *testing.T) {
 		if err == nil {
 			t.Errorf("run(%q) succeeded", args)
 		}
+	}
+}
+
+// TestOpenAIClientLibrary reads the server's /v1/chat/completions with
+// go-openai, as any OpenAI client library with its base URL set would.
+func TestOpenAIClientLibrary(t *testing.T) {
+	url, _, _ := start(t, []string{"-mock-delay", "0"}, nil)
+	cfg := goopenai.DefaultConfig("unused")
+	cfg.BaseURL = strings.TrimSuffix(url, "chat") + "v1"
+	client := goopenai.NewClientWithConfig(cfg)
+	text := "你好 👋🏽, data: [DONE]"
+	stream, err := client.CreateChatCompletionStream(context.Background(), goopenai.ChatCompletionRequest{
+		Model:         "echo",
+		Messages:      []goopenai.ChatCompletionMessage{{Role: "user", Content: text}},
+		Stream:        true,
+		StreamOptions: &goopenai.StreamOptions{IncludeUsage: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	var got strings.Builder
+	var usage *goopenai.Usage
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range resp.Choices {
+			got.WriteString(c.Delta.Content)
+		}
+		if resp.Usage != nil {
+			usage = resp.Usage
+		}
+	}
+	if got.String() != text || usage == nil || usage.CompletionTokens != len([]rune(text)) {
+		t.Fatalf("text %q usage %+v", got.String(), usage)
 	}
 }

@@ -170,9 +170,13 @@ EventStreamParser.prototype.push = function (text) {
     this._afterCR = false;
     if (text.charCodeAt(0) === 10) start = 1;
   }
+  // The next LF and CR at or after start; -1 once there are none. Each is
+  // searched again only when passed, so a long piece is scanned once.
+  let lf = -2;
+  let cr = -2;
   for (;;) {
-    const lf = text.indexOf('\n', start);
-    const cr = text.indexOf('\r', start);
+    if (lf !== -1 && lf < start) lf = text.indexOf('\n', start);
+    if (cr !== -1 && cr < start) cr = text.indexOf('\r', start);
     let end = lf;
     if (end < 0 || (cr >= 0 && cr < end)) end = cr;
     if (end < 0) break;

@@ -13,12 +13,8 @@ const assert = require('node:assert/strict');
 const { streamChat } = require('../utils/ssechat');
 const { createRequest } = require('./wxrequest');
 const { rng } = require('./rand');
+const { env } = require('./servers');
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run these tests with "go test ./examples/server -run TestMiniProgramClient"`);
-  return v;
-};
 const URL_FAST = env('SSECHAT_URL');
 const URL_SLOW = env('SSECHAT_SLOW_URL');
 const URL_UPSTREAM = env('SSECHAT_UPSTREAM_URL');

@@ -6,12 +6,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { createRequest } = require('./wxrequest');
 const { rng } = require('./rand');
+const { env } = require('./servers');
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run these tests with "go test ./examples/server -run TestMiniProgramClient"`);
-  return v;
-};
 
 // setPath sets a setData path such as "messages[1].text".
 function setPath(obj, path, value) {

@@ -503,7 +503,7 @@ function streamChat(options) {
     const all = new Uint8Array(bodySize);
     let off = 0;
     body.forEach((b) => {
-      all.set(b.subarray(0, Math.min(b.length, bodySize - off)), off);
+      all.set(b, off);
       off += b.length;
     });
     let parsed;

@@ -1,0 +1,12 @@
+'use strict';
+// The example servers the Go test starts for these tests, by environment
+// variable: SSECHAT_URL (the echo mock, no delay), SSECHAT_SLOW_URL (the mock
+// waits between chunks) and SSECHAT_UPSTREAM_URL (a fake OpenAI upstream).
+
+function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run these tests with "go test ./examples/server -run TestMiniProgramClient"`);
+  return v;
+}
+
+module.exports = { env };

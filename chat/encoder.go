@@ -35,7 +35,16 @@ const (
 	EventSnapshot = "snapshot"
 	EventDone     = "done"
 	EventError    = "error"
+	// EventReconnect ends a response that [WithMaxResponse] rotates: the
+	// client should resume at once with the last event id it saw (also in
+	// the data). It has no id of its own.
+	EventReconnect = "reconnect"
 )
+
+// ReconnectData is the data of the "reconnect" event.
+type ReconnectData struct {
+	LastEventID string `json:"last_event_id"`
+}
 
 // StartData is the data of the "start" event.
 type StartData struct {
@@ -109,8 +118,9 @@ type encoder struct {
 	includeUsage bool
 
 	seq   int64
+	skip  int64           // events with seq <= skip are not sent (a resume)
 	idBuf []byte          // "<stream id>." then the sequence number
-	text  strings.Builder // all text so far
+	text  strings.Builder // all text so far, in snapshot mode
 
 	json   bytes.Buffer
 	je     *json.Encoder
@@ -129,14 +139,43 @@ type encoder struct {
 	oaError  oaError
 }
 
-func newEncoder(mode Mode, ascii bool, streamID string, req *Request, created int64) *encoder {
-	e := &encoder{mode: mode, ascii: ascii, streamID: streamID, model: req.Model}
-	e.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	e.idBuf = append(append(make([]byte, 0, len(streamID)+21), streamID...), '.')
+// newEncoder returns an encoder for the stream, sending the events after
+// skip (-1: all of them).
+func newEncoder(info *StreamInfo, ascii bool, skip int64) *encoder {
+	e := &encoder{mode: info.Mode, ascii: ascii, streamID: info.ID, model: info.Model, includeUsage: info.IncludeUsage, skip: skip}
+	e.idBuf = append(append(make([]byte, 0, len(info.ID)+21), info.ID...), '.')
 	e.je = json.NewEncoder(&e.json)
 	e.je.SetEscapeHTML(false)
-	e.oa = oaChunk{ID: "chatcmpl-" + streamID, Object: "chat.completion.chunk", Created: created, Model: req.Model}
+	e.oa = oaChunk{ID: "chatcmpl-" + info.ID, Object: "chat.completion.chunk", Created: info.Created, Model: info.Model}
 	return e
+}
+
+// addRecord adds the events of one log record. Records must come in order
+// from the first, so that event numbers follow record numbers.
+func (e *encoder) addRecord(r *Record) {
+	switch r.Kind {
+	case RecordStart:
+		e.addStart()
+	case RecordText:
+		e.addText(r.Text)
+	case RecordDone:
+		e.addDone(r.FinishReason, r.Usage)
+	case RecordError:
+		e.addError(&Error{Code: r.Code, Message: r.Message})
+	}
+}
+
+// pending reports whether a batch is waiting for flush.
+func (e *encoder) pending() bool { return len(e.events) > 0 }
+
+// lastID is the id of the last event made, sent or skipped: where a client
+// that saw everything so far resumes. Before the first event it is the
+// stream id alone, which resumes from the start.
+func (e *encoder) lastID() string {
+	if e.seq == 0 {
+		return e.streamID
+	}
+	return e.streamID + "." + strconv.FormatInt(e.seq-1, 10)
 }
 
 // add encodes v as the data of the next event.
@@ -176,6 +215,15 @@ func (e *encoder) addRaw(name, data string) {
 }
 
 func (e *encoder) push(name string) {
+	if e.seq <= e.skip { // the client has it: drop what add just encoded
+		if n := len(e.ends); n > 0 {
+			e.arena = e.arena[:e.ends[n-1]]
+		} else {
+			e.arena = e.arena[:0]
+		}
+		e.seq++
+		return
+	}
 	e.ends = append(e.ends, len(e.arena))
 	e.idBuf = strconv.AppendInt(e.idBuf[:len(e.streamID)+1], e.seq, 10)
 	e.events = append(e.events, sse.Event{ID: string(e.idBuf), Name: name})
@@ -216,13 +264,21 @@ func (e *encoder) addStart() {
 }
 
 func (e *encoder) addText(text string) {
-	e.text.WriteString(text)
 	switch e.mode {
 	case ModeOpenAI:
 		e.add("", e.openaiChunk(oaDelta{Content: text}, nil))
 	case ModeSnapshot:
+		e.text.WriteString(text)
+		if e.seq <= e.skip {
+			e.seq++ // skipped: no need to encode it
+			return
+		}
 		e.addTextEvent(EventSnapshot, e.text.String()) // no copy: the builder only appends
 	default:
+		if e.seq <= e.skip {
+			e.seq++
+			return
+		}
 		e.addTextEvent(EventDelta, text)
 	}
 }

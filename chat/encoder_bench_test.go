@@ -26,7 +26,7 @@ func BenchmarkEncodeDelta(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			enc := newEncoder(tt.mode, tt.ascii, "JBSWY3DPEHPK3PXPJBSWY3DPEH", &Request{Model: "m"}, 1700000000)
+			enc := newEncoder(&StreamInfo{ID: "JBSWY3DPEHPK3PXPJBSWY3DPEH", Mode: tt.mode, Model: "m", Created: 1700000000}, tt.ascii, -1)
 			b.ReportAllocs()
 			for b.Loop() {
 				enc.addText(tt.text)
@@ -46,7 +46,7 @@ func TestEncodeDeltaAllocations(t *testing.T) {
 		t.Skip("allocation counts differ under the race detector; go test without -race checks them")
 	}
 	sw, _ := sse.NewWriter(&servertest.Discard{}, &sse.Options{WriteTimeout: -1})
-	enc := newEncoder(ModeDelta, false, "JBSWY3DPEHPK3PXPJBSWY3DPEH", &Request{}, 0)
+	enc := newEncoder(&StreamInfo{ID: "JBSWY3DPEHPK3PXPJBSWY3DPEH", Mode: ModeDelta}, false, -1)
 	enc.addText("warm up")
 	_ = enc.flush(sw)
 	allocs := testing.AllocsPerRun(1000, func() {

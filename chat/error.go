@@ -15,6 +15,7 @@ const (
 	CodeBadRequest           Code = "bad_request"            // 400: malformed JSON or query
 	CodeUnauthenticated      Code = "unauthenticated"        // 401
 	CodePermissionDenied     Code = "permission_denied"      // 403
+	CodeStreamExpired        Code = "stream_expired"         // 404: no such stream to resume or stop (unknown, or its log expired)
 	CodeMethodNotAllowed     Code = "method_not_allowed"     // 405
 	CodeRequestTooLarge      Code = "request_too_large"      // 413
 	CodeUnsupportedMediaType Code = "unsupported_media_type" // 415
@@ -25,6 +26,7 @@ const (
 	CodeUpstreamError        Code = "upstream_error"         // 502: the provider failed or refused us
 	CodeTruncated            Code = "truncated"              // 502, retryable: the answer was cut off
 	CodeUpstreamUnavailable  Code = "upstream_unavailable"   // 503, retryable
+	CodeUnavailable          Code = "unavailable"            // 503, retryable: the server cannot take the stream now (its stream store is full or unreachable)
 	CodeTimeout              Code = "timeout"                // 504, retryable
 )
 
@@ -38,6 +40,7 @@ var codes = map[Code]codeInfo{
 	CodeBadRequest:           {http.StatusBadRequest, false, "the request is malformed"},
 	CodeUnauthenticated:      {http.StatusUnauthorized, false, "authentication required"},
 	CodePermissionDenied:     {http.StatusForbidden, false, "permission denied"},
+	CodeStreamExpired:        {http.StatusNotFound, false, "the stream is unknown or has expired, start a new one"},
 	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, false, "method not allowed"},
 	CodeRequestTooLarge:      {http.StatusRequestEntityTooLarge, false, "the request body is too large"},
 	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, false, "the request body must be application/json"},
@@ -48,6 +51,7 @@ var codes = map[Code]codeInfo{
 	CodeUpstreamError:        {http.StatusBadGateway, false, "the model provider failed"},
 	CodeTruncated:            {http.StatusBadGateway, true, "the model's answer was cut off"},
 	CodeUpstreamUnavailable:  {http.StatusServiceUnavailable, true, "the model provider is unavailable, try again later"},
+	CodeUnavailable:          {http.StatusServiceUnavailable, true, "the server is busy, try again later"},
 	CodeTimeout:              {http.StatusGatewayTimeout, true, "the model took too long"},
 }
 

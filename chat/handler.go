@@ -27,6 +27,8 @@ const (
 	EndClientGone    EndReason = "client_gone"    // the client disconnected
 	EndUpstreamError EndReason = "upstream_error" // the provider failed
 	EndTimeout       EndReason = "timeout"        // the request's deadline passed
+	EndStopped       EndReason = "stopped"        // Stop was called for the stream
+	EndInternal      EndReason = "internal"       // the stream store failed
 )
 
 // Result describes a finished stream, for the finish hook.
@@ -45,8 +47,9 @@ type Result struct {
 	// Err is the failure for End other than EndCompleted, an [*Error]
 	// whose cause may hold upstream details: do not show it to clients.
 	Err error
-	// Chunks counts chunks from the provider; Events counts events handed to
-	// the writer (when the client left, the last batch may not have arrived).
+	// Chunks counts chunks from the provider; Events counts the stream's
+	// events in its mode, terminal included (0 when the provider failed
+	// before its first chunk: that failure is answered with a status).
 	Chunks, Events int
 	Started        time.Time
 	Duration       time.Duration
@@ -58,16 +61,28 @@ type Result struct {
 //
 // A request is a POST with a JSON [Request] body. The handler decodes and
 // validates it (answering 4xx with a JSON error and starting nothing when it
-// is bad), runs the prepare hook, calls the [Provider] with the request's
-// context, and streams the chunks in the chosen [Mode]. Each event has an id
-// "<stream id>.<sequence>", and the stream ends with exactly one terminal
-// event. A provider failure before the first chunk is answered with an HTTP
-// status and a JSON error; after it, with an error event. When the client
-// disconnects the provider's context is cancelled at once. The finish hook
-// then runs with what was produced.
+// is bad), runs the prepare hook, calls the [Provider], and streams the
+// chunks in the chosen [Mode]. Each event has an id "<stream id>.<n>", and
+// the stream ends with exactly one terminal event. A provider failure before
+// the first chunk is answered with an HTTP status and a JSON error; after
+// it, with an error event. The finish hook then runs with what was produced.
+//
+// Every stream is logged in the handler's [Store] (in memory by default), so
+// a client that lost its connection can resume: the same POST carrying the
+// last event id it saw (the Last-Event-ID header, the last_event_id query
+// parameter, or the body's last_event_id field) gets exactly the events
+// after it, then the live ones, then the terminal event. A GET with
+// ?stream_id= (or Last-Event-ID) follows a stream the same way, for
+// EventSource. A resume after the last event gets 204 No Content; an
+// unknown or expired stream 404 with code stream_expired; another owner's
+// stream 403.
+//
+// When the client disconnects, the provider's context is cancelled at once,
+// unless [WithDetach] keeps the generation going for a grace period.
+// [Handler.Stop] and [Handler.StopHandler] stop a generation explicitly.
 //
 // Query parameters: mode (delta, snapshot or openai, where allowed) and ascii
-// (1/true for ASCII-safe JSON).
+// (1/true for ASCII-safe JSON). A resume keeps the stream's mode.
 type Handler struct {
 	provider     Provider
 	maxBody      int64
@@ -77,12 +92,16 @@ type Handler struct {
 	writeTimeout time.Duration
 	prepare      PrepareFunc
 	finish       FinishFunc
+	store        Store
+	grace        time.Duration
+	maxResponse  time.Duration
 }
 
 // NewHandler returns a Handler streaming from p. It panics if p is nil.
 // Defaults: body limit 1 MiB, mode delta, every mode selectable by request,
-// UTF-8 (not ASCII-safe) JSON, 30 s write timeout, no hooks. A Handler is
-// safe for concurrent use.
+// UTF-8 (not ASCII-safe) JSON, 30 s write timeout, no hooks, a
+// [MemoryStore] of its own with default limits, cancel at once on
+// disconnect, no rotation. A Handler is safe for concurrent use.
 func NewHandler(p Provider, opts ...Option) *Handler {
 	if p == nil {
 		panic("chat: NewHandler: nil Provider")
@@ -96,6 +115,9 @@ func NewHandler(p Provider, opts ...Option) *Handler {
 	for _, o := range opts {
 		o.apply(h)
 	}
+	if h.store == nil {
+		h.store = NewMemoryStore(MemoryStoreOptions{})
+	}
 	return h
 }
 
@@ -107,28 +129,60 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			err = &Error{Code: CodeInternal, Message: "this server cannot stream responses", Err: ferr}
 		}
 	}
-	if err == nil && h.prepare != nil {
-		err = h.prepare(r, req)
-		if err == nil {
-			err = req.Validate()
-		} else if e := (*Error)(nil); !errors.As(err, &e) {
-			err = &Error{Code: CodeInternal, Err: err}
-		}
+	if err == nil {
+		err = h.runPrepare(r, req)
 	}
 	if err != nil {
 		_ = WriteError(w, asError(r.Context(), err))
 		return
 	}
-	h.stream(w, r, req, mode, ascii)
+	if req.Op == OpResume {
+		h.resume(w, r, req, ascii)
+		return
+	}
+	h.start(w, r, req, mode, ascii)
+}
+
+// runPrepare runs the prepare hook, and validates a new stream's request
+// again after it. Every error is an *Error.
+func (h *Handler) runPrepare(r *http.Request, req *Request) error {
+	if h.prepare == nil {
+		return nil
+	}
+	if err := h.prepare(r, req); err != nil {
+		if e := (*Error)(nil); !errors.As(err, &e) {
+			return &Error{Code: CodeInternal, Err: err}
+		}
+		return err
+	}
+	if req.Op == OpStart {
+		return req.Validate()
+	}
+	return nil
 }
 
 // decode reads and validates the request. Every error is an *Error.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, Mode, bool, error) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
+	q := r.URL.Query()
+	// A resume names its position in the header (EventSource), the query
+	// (clients that cannot set headers) or the body (below).
+	target := r.Header.Get("Last-Event-ID")
+	if target == "" {
+		target = q.Get("last_event_id")
+	}
+	if target == "" {
+		target = q.Get("stream_id")
+	}
+	switch {
+	case r.Method == http.MethodPost:
+	case r.Method == http.MethodGet && target != "":
+	case r.Method == http.MethodGet:
+		w.Header().Set("Allow", "GET, POST")
+		return nil, "", false, NewError(CodeMethodNotAllowed, "use POST to start a stream; GET follows one, with stream_id or Last-Event-ID")
+	default:
+		w.Header().Set("Allow", "GET, POST")
 		return nil, "", false, NewError(CodeMethodNotAllowed, "use POST")
 	}
-	q := r.URL.Query()
 	mode := h.mode
 	if m := q.Get("mode"); m != "" {
 		mode = Mode(m)
@@ -144,32 +198,88 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, Mode
 		}
 		ascii = ascii || on
 	}
+	req := new(Request)
+	// A resume named in the header or query may come without a body.
+	if r.Method == http.MethodPost && (target == "" || r.ContentLength != 0) {
+		if err := h.decodeBody(w, r, req); err != nil {
+			return nil, "", false, err
+		}
+	}
+	if target == "" {
+		target = req.LastEventID
+	}
+	if target != "" {
+		id, _, err := parseEventID(target)
+		if err != nil {
+			return nil, "", false, err
+		}
+		req.Op, req.StreamID, req.LastEventID = OpResume, id, target
+		return req, mode, ascii, nil
+	}
+	req.Op = OpStart
+	if err := req.Validate(); err != nil {
+		return nil, "", false, err
+	}
+	return req, mode, ascii, nil
+}
+
+// decodeBody reads a JSON request body into req.
+func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, req *Request) error {
 	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
-		return nil, "", false, &Error{Code: CodeUnsupportedMediaType, Message: "Content-Type must be application/json (UTF-8)"}
+		return &Error{Code: CodeUnsupportedMediaType, Message: "Content-Type must be application/json (UTF-8)"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return nil, "", false, NewError(CodeRequestTooLarge, "the request body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
+			return NewError(CodeRequestTooLarge, "the request body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
 		}
-		return nil, "", false, &Error{Code: CodeBadRequest, Message: "could not read the request body", Err: err}
+		return &Error{Code: CodeBadRequest, Message: "could not read the request body", Err: err}
 	}
 	if !utf8.Valid(body) {
-		return nil, "", false, NewError(CodeInvalidRequest, "the request body is not valid UTF-8")
+		return NewError(CodeInvalidRequest, "the request body is not valid UTF-8")
 	}
-	req := new(Request)
 	if err := json.Unmarshal(body, req); err != nil {
 		msg := "the request body is not valid JSON"
 		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field != "" {
 			msg = te.Field + ": wrong type " + te.Value
 		}
-		return nil, "", false, &Error{Code: CodeBadRequest, Message: msg, Err: err}
+		return &Error{Code: CodeBadRequest, Message: msg, Err: err}
 	}
-	if err := req.Validate(); err != nil {
-		return nil, "", false, err
+	return nil
+}
+
+// parseEventID splits an event id "<stream id>.<n>" into the stream id and
+// n. A stream id alone gives n = -1: before the first event.
+func parseEventID(s string) (string, int64, error) {
+	id, seq, found := strings.Cut(s, ".")
+	n := int64(-1)
+	if found {
+		var err error
+		n, err = strconv.ParseInt(seq, 10, 64)
+		if err != nil || n < 0 || seq[0] == '+' {
+			return "", 0, NewError(CodeBadRequest, "last_event_id: want \"<stream id>.<n>\" as the stream's events carry it")
+		}
 	}
-	return req, mode, ascii, nil
+	if !validStreamID(id) {
+		return "", 0, NewError(CodeBadRequest, "last_event_id: malformed stream id")
+	}
+	return id, n, nil
+}
+
+// validStreamID accepts the ids the handler makes (rand.Text) and any
+// other short alphanumeric id.
+func validStreamID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // errorBody is the JSON answer before a stream starts.
@@ -198,121 +308,94 @@ func WriteError(w http.ResponseWriter, e *Error) error {
 	return err
 }
 
-// stream runs the provider and writes the stream.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req *Request, mode Mode, ascii bool) {
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	res := &Result{StreamID: rand.Text(), Request: req, Mode: mode, Started: time.Now()}
-	enc := newEncoder(mode, ascii, res.StreamID, req, res.Started.Unix())
-	// Middleware (package middleware) may start the stream before the
-	// first chunk, to send keep-alives; after Claim, failures are events.
-	st := starterFor(w, r.Context())
-	if st != nil {
-		st.Pend()
+// start begins a new stream: a producer fills its log while this
+// connection follows it.
+func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mode Mode, ascii bool) {
+	started := time.Now()
+	info := &StreamInfo{
+		ID: rand.Text(), Owner: req.Owner, Mode: mode, Model: req.Model, Created: started.Unix(),
+		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
 	}
+	if err := h.store.Create(r.Context(), info); err != nil {
+		_ = WriteError(w, storeError(err))
+		return
+	}
+	p, err := h.newProducer(r, req, info, started)
+	if err != nil {
+		_ = WriteError(w, storeError(err))
+		return
+	}
+	readCtx := r.Context()
+	stopCancel := func() bool { return false }
+	if h.grace == 0 {
+		// Cancel at once: the client leaving (or a timeout) cancels the
+		// generation with the request's cause; this connection reads on to
+		// the terminal record, and to the producer's end at most.
+		stopCancel = context.AfterFunc(r.Context(), func() { p.cancel(context.Cause(r.Context())) })
+		var cancelRead context.CancelFunc
+		readCtx, cancelRead = context.WithCancel(context.WithoutCancel(r.Context()))
+		defer cancelRead()
+		go func() { <-p.done; cancelRead() }()
+	} else {
+		p.watchLease(h.grace)
+	}
+	go p.run()
 
-	var (
-		sw      *sse.Writer
-		failure *Error
-		goneErr error // why the client is unreachable, once it is
-	)
-	// open starts the stream when its first event is ready: headers and
-	// events leave in one write.
-	open := func() error {
-		if st != nil {
-			st.Claim()
+	switch h.follow(w, r, info, -1, ascii, readCtx) {
+	case followRotated:
+		if h.grace == 0 && stopCancel() {
+			p.watchLease(RotationGrace) // detached until the client resumes
 		}
-		var err error
-		sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true})
-		if err == nil {
-			enc.addStart()
+	case followGone, followFailed:
+		if h.grace == 0 {
+			p.cancel(errClientGone)
+			<-p.done
 		}
-		return err
-	}
-	for chunk, err := range h.provider.Stream(ctx, req) {
-		if err != nil {
-			failure = asError(ctx, err)
-			break
-		}
-		res.Chunks++
-		if sw == nil {
-			res.FirstChunk = time.Since(res.Started)
-			if goneErr = open(); goneErr != nil {
-				break
-			}
-		}
-		if chunk.Text != "" {
-			enc.addText(chunk.Text)
-		}
-		if chunk.FinishReason != "" {
-			res.FinishReason = chunk.FinishReason
-		}
-		if chunk.Usage != nil {
-			res.Usage = chunk.Usage
-		}
-		if res.ResponseModel == "" {
-			res.ResponseModel = chunk.Model
-		}
-		if res.ResponseID == "" {
-			res.ResponseID = chunk.ID
-		}
-		if goneErr = enc.flush(sw); goneErr != nil {
-			cancel() // stop the upstream before the provider unwinds
-			break
-		}
-	}
-	cancel() // the provider is done, or must stop now
-	if failure != nil && failure.Code == CodeCanceled {
-		goneErr = failure
-	}
-
-	switch {
-	case goneErr != nil:
-		res.End, res.Err = EndClientGone, &Error{Code: CodeCanceled, Err: goneErr}
-	case failure != nil:
-		res.End, res.Err = EndUpstreamError, failure
-		if failure.Code == CodeTimeout {
-			res.End = EndTimeout
-		}
-		if sw == nil && (st == nil || !st.Claim()) {
-			_ = WriteError(w, failure)
-			break
-		}
-		if sw == nil { // a keep-alive started the stream: the failure is an event
-			if err := open(); err != nil {
-				break
-			}
-		}
-		enc.addError(failure)
-		_ = enc.flush(sw)
 	default:
-		res.End = EndCompleted
-		if sw == nil { // an empty answer: still a well-formed stream
-			if err := open(); err != nil {
-				res.End, res.Err = EndClientGone, &Error{Code: CodeCanceled, Err: err}
-				break
-			}
+		<-p.done
+	}
+	o := streamctx.ObserverFrom(r.Context())
+	select {
+	case <-p.done:
+		if o != nil {
+			o.Finished(report(p.res))
 		}
-		if res.FinishReason == "" {
-			res.FinishReason = "stop"
-		}
-		enc.addDone(res.FinishReason, res.Usage)
-		if err := enc.flush(sw); err != nil {
-			res.End, res.Err = EndClientGone, &Error{Code: CodeCanceled, Err: err}
+		p.rethrow()
+	default: // detached: the producer goes on
+		if o != nil {
+			o.Finished(&streamctx.Report{StreamID: info.ID, Model: req.Model, End: "detached", Duration: time.Since(started)})
 		}
 	}
-	res.Text = enc.text.String()
-	res.Events = int(enc.seq) // every event made was handed to the writer
-	res.Duration = time.Since(res.Started)
-	if st != nil {
-		st.Ended() // not deferred: after a panic, middleware may still end the stream
+}
+
+// resume follows an existing stream from the request's last event id.
+func (h *Handler) resume(w http.ResponseWriter, r *http.Request, req *Request, ascii bool) {
+	_, after, _ := parseEventID(req.LastEventID) // checked in decode
+	info, err := h.store.Info(r.Context(), req.StreamID)
+	if err != nil {
+		_ = WriteError(w, storeError(err))
+		return
 	}
-	if o := streamctx.ObserverFrom(r.Context()); o != nil {
-		o.Finished(report(res))
+	if info.Owner != req.Owner {
+		_ = WriteError(w, NewError(CodePermissionDenied, "this stream belongs to someone else"))
+		return
 	}
-	if h.finish != nil {
-		h.finish(context.WithoutCancel(r.Context()), res)
+	h.follow(w, r, info, after, ascii, r.Context())
+}
+
+// Stop stops the generation of the stream with id streamID, on whichever
+// instance sharing the handler's store runs it, whatever the disconnect
+// policy. Its clients get an error event with code canceled; the finish
+// hook reports [EndStopped]. Stopping a finished stream does nothing. An
+// unknown or expired stream gives an [*Error] with [CodeStreamExpired].
+func (h *Handler) Stop(ctx context.Context, streamID string) error {
+	if !validStreamID(streamID) {
+		return NewError(CodeBadRequest, "stream_id: malformed stream id")
 	}
+	if err := h.store.Stop(ctx, streamID); err != nil {
+		return storeError(err)
+	}
+	return nil
 }
 
 // starterFor returns the stream middleware's Starter from ctx if w writes

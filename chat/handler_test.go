@@ -166,6 +166,16 @@ func TestBadRequests(t *testing.T) {
 		{"empty mode is the default", "POST", "?mode=", "application/json", `{"messages":[]}`, 422, chat.CodeInvalidRequest},
 		{"unknown mode", "POST", "?mode=xml", "application/json", good, 400, chat.CodeBadRequest},
 		{"bad ascii", "POST", "?ascii=maybe", "application/json", good, 400, chat.CodeBadRequest},
+		{"PUT", "PUT", "", "application/json", good, 405, chat.CodeMethodNotAllowed},
+		{"bad last event id", "POST", "?last_event_id=ABC.x", "", "", 400, chat.CodeBadRequest},
+		{"negative position", "POST", "?last_event_id=ABC.-1", "", "", 400, chat.CodeBadRequest},
+		{"signed position", "POST", "?last_event_id=ABC.%2B1", "", "", 400, chat.CodeBadRequest},
+		{"bad stream id", "GET", "?stream_id=a%20b", "", "", 400, chat.CodeBadRequest},
+		{"long stream id", "GET", "?stream_id=" + strings.Repeat("A", 65), "", "", 400, chat.CodeBadRequest},
+		{"last event id of the wrong type", "POST", "", "application/json", `{"last_event_id":5}`, 400, chat.CodeBadRequest},
+		{"unknown stream", "GET", "?stream_id=NOSUCHSTREAM", "", "", 404, chat.CodeStreamExpired},
+		{"unknown stream in the body", "POST", "", "application/json", `{"last_event_id":"NOSUCHSTREAM.3"}`, 404, chat.CodeStreamExpired},
+		{"resume with a bad body", "POST", "?last_event_id=NOSUCHSTREAM.3", "application/json", `{`, 400, chat.CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,7 +197,7 @@ func TestBadRequests(t *testing.T) {
 			if ct := s.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 				t.Fatalf("Content-Type %q", ct)
 			}
-			if tt.status == 405 && s.Header.Get("Allow") != "POST" {
+			if tt.status == 405 && s.Header.Get("Allow") != "GET, POST" {
 				t.Fatalf("Allow %q", s.Header.Get("Allow"))
 			}
 		})

@@ -39,7 +39,36 @@ type Request struct {
 	// StreamOptions is read for OpenAI clients: in openai mode a usage chunk
 	// is sent only when IncludeUsage is set, as OpenAI does.
 	StreamOptions *StreamOptions `json:"stream_options,omitempty"`
+
+	// LastEventID asks to resume a stream after the event with this id
+	// ("<stream id>.<n>"; a stream id alone resumes from its start), for
+	// clients that cannot set the Last-Event-ID header. The header and the
+	// last_event_id query parameter take precedence. On a resume the other
+	// fields are not used.
+	LastEventID string `json:"last_event_id,omitempty"`
+
+	// The fields below are the server's, never read from the body.
+
+	// Op is what the request does: start a stream, resume one or stop one.
+	// The handler sets it before the prepare hook runs.
+	Op Op `json:"-"`
+	// StreamID is the stream a resume or a stop is for.
+	StreamID string `json:"-"`
+	// Owner is who the stream belongs to, as the prepare hook establishes it
+	// (a user id from a session or a token). A stream can be resumed or
+	// stopped only by a request whose prepare hook sets the same Owner.
+	Owner string `json:"-"`
 }
+
+// Op is what a request asks of a [Handler].
+type Op string
+
+// The operations.
+const (
+	OpStart  Op = "start"  // a new stream: a POST with messages
+	OpResume Op = "resume" // the rest of an existing stream, after LastEventID
+	OpStop   Op = "stop"   // stop an existing stream (see [Handler.StopHandler])
+)
 
 // StreamOptions mirrors OpenAI's stream_options.
 type StreamOptions struct {

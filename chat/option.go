@@ -67,6 +67,11 @@ func WithWriteTimeout(d time.Duration) Option {
 // [*Error] answers with its code's status and message (for example
 // NewError(CodeUnauthenticated, "sign in first")); any other error answers 500
 // with a generic message. The changed request is validated again.
+//
+// It also runs before a resume and a stop, with req.Op set to [OpResume] or
+// [OpStop] and req.StreamID to the stream: there it should authenticate and
+// set req.Owner, nothing else (Messages may be empty and are not used). A
+// stream can be resumed or stopped only with the Owner it was started with.
 type PrepareFunc func(r *http.Request, req *Request) error
 
 // WithPrepare sets the prepare hook. Default none.
@@ -79,3 +84,47 @@ type FinishFunc func(ctx context.Context, res *Result)
 
 // WithFinish sets the finish hook. Default none.
 func WithFinish(f FinishFunc) Option { return optionFunc(func(h *Handler) { h.finish = f }) }
+
+// WithStore sets where stream logs are kept: a store shared by several
+// instances (package chat/redisstore) lets any of them resume or stop a
+// stream another started. Default: a [MemoryStore] of the handler's own.
+// It panics if s is nil.
+func WithStore(s Store) Option {
+	if s == nil {
+		panic("chat: WithStore: nil Store")
+	}
+	return optionFunc(func(h *Handler) { h.store = s })
+}
+
+// WithDetach sets the disconnect policy. With grace 0 (the default) a
+// client that goes away cancels the generation at once. With grace > 0 the
+// generation goes on into the stream log when its client leaves, so that
+// the client can come back and resume; if no client follows the stream for
+// grace, the generation is cancelled ([EndClientGone]). Presence is a lease
+// in the store, renewed every grace/4 by each following connection, so it
+// works across instances. It panics if grace < 0.
+func WithDetach(grace time.Duration) Option {
+	if grace < 0 {
+		panic(fmt.Sprintf("chat: WithDetach(%v): negative grace", grace))
+	}
+	return optionFunc(func(h *Handler) { h.grace = grace })
+}
+
+// RotationGrace is how long a generation waits for its client to come back
+// after [WithMaxResponse] ended a response, when [WithDetach] gives no
+// longer grace.
+const RotationGrace = 30 * time.Second
+
+// WithMaxResponse makes every response end after at most d, between events,
+// with a "reconnect" event ([ReconnectData]) that carries the last event id;
+// the client resumes with it at once and nothing is lost. Use it for
+// clients with a hard request limit: 50 s suits WeChat's 60 s. The
+// generation is not cancelled by a rotation: it waits up to the detach
+// grace, or [RotationGrace], for the client's resume. Default 0: no
+// rotation. It panics if d < 0.
+func WithMaxResponse(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("chat: WithMaxResponse(%v): negative duration", d))
+	}
+	return optionFunc(func(h *Handler) { h.maxResponse = d })
+}

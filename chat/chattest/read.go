@@ -58,6 +58,11 @@ type Stream struct {
 	Error *chat.ErrorData
 	// Terminals counts terminal events; a well-formed stream has exactly one.
 	Terminals int
+	// Reconnect is set when the server rotated the response (see
+	// chat.WithMaxResponse): resume with its LastEventID.
+	Reconnect *chat.ReconnectData
+	// LastEventID is the id of the last event with one: where to resume.
+	LastEventID string
 }
 
 // Post sends body (marshalled to JSON unless it is a string or []byte) to
@@ -82,6 +87,22 @@ func Post(client *http.Client, url string, body any) (*Stream, error) {
 	return Read(resp)
 }
 
+// Resume asks url for the rest of a stream after lastEventID, with the
+// Last-Event-ID header and no body, and reads the answer with [Read]. A
+// resume after the last event answers 204 with no events.
+func Resume(client *http.Client, url, lastEventID string) (*Stream, error) {
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Last-Event-ID", lastEventID)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	return Read(resp)
+}
+
 // UserMessage is a request with one user message.
 func UserMessage(text string) *chat.Request {
 	return &chat.Request{Messages: []chat.Message{{Role: chat.RoleUser, Content: text}}}
@@ -93,6 +114,9 @@ func UserMessage(text string) *chat.Request {
 func Read(resp *http.Response) (*Stream, error) {
 	defer resp.Body.Close()
 	s := &Stream{Status: resp.StatusCode, Header: resp.Header}
+	if resp.StatusCode == http.StatusNoContent {
+		return s, nil
+	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		var body struct {
 			Error *chat.ErrorData `json:"error"`
@@ -121,7 +145,11 @@ func (s *Stream) interpret() error {
 	var usage *chat.Usage
 	for _, ev := range s.Events {
 		var err error
+		s.LastEventID = ev.ID
 		switch ev.Name {
+		case chat.EventReconnect:
+			s.Reconnect = new(chat.ReconnectData)
+			err = ev.Decode(s.Reconnect)
 		case chat.EventStart:
 			s.Start = new(chat.StartData)
 			err = ev.Decode(s.Start)

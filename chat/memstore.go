@@ -1,0 +1,307 @@
+package chat
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// MemoryStoreOptions configures [NewMemoryStore]. Zero fields take the
+// defaults.
+type MemoryStoreOptions struct {
+	// TTL is how long a finished stream stays readable. Default
+	// [DefaultStreamTTL].
+	TTL time.Duration
+	// MaxStreamBytes bounds one stream's log (text plus a small overhead per
+	// record). A stream that would pass it ends with an error. Default 4 MiB.
+	MaxStreamBytes int64
+	// MaxBytes bounds all logs together. When it is reached, finished
+	// streams are evicted oldest first; if that is not enough, new streams
+	// are refused (the client gets 503) and growing ones end with an error.
+	// Default 256 MiB.
+	MaxBytes int64
+}
+
+// streamOverhead is what a stream's bookkeeping counts against MaxBytes.
+const streamOverhead = 512
+
+// MemoryStore is a [Store] in process memory: the default store of a
+// [Handler]. Resume and stop work within one process; use a shared store
+// (package chat/redisstore) behind a load balancer. It starts no
+// goroutines; a finished stream is removed by a timer after the TTL.
+type MemoryStore struct {
+	opts MemoryStoreOptions
+
+	mu       sync.Mutex
+	streams  map[string]*memStream
+	total    int64
+	finished list.List // *memStream, oldest first
+}
+
+type memStream struct {
+	info     StreamInfo
+	recs     []Record
+	size     int64
+	changed  chan struct{} // closed and replaced on every append
+	ended    bool
+	finished *list.Element
+	timer    *time.Timer
+	lease    time.Time
+	stopped  bool
+	watchers map[*func()]struct{}
+}
+
+// NewMemoryStore returns an empty MemoryStore. It panics on negative
+// options.
+func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
+	if opts.TTL < 0 || opts.MaxStreamBytes < 0 || opts.MaxBytes < 0 {
+		panic(fmt.Sprintf("chat: NewMemoryStore(%+v): negative option", opts))
+	}
+	if opts.TTL == 0 {
+		opts.TTL = DefaultStreamTTL
+	}
+	if opts.MaxStreamBytes == 0 {
+		opts.MaxStreamBytes = 4 << 20
+	}
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = 256 << 20
+	}
+	return &MemoryStore{opts: opts, streams: make(map[string]*memStream)}
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// Len reports how many streams the store holds, running or finished.
+func (m *MemoryStore) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.streams)
+}
+
+// Bytes reports what the store's logs count against MaxBytes.
+func (m *MemoryStore) Bytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.total
+}
+
+// makeRoom evicts finished streams, oldest first, until n more bytes fit.
+// It reports whether they do.
+func (m *MemoryStore) makeRoom(n int64) bool {
+	for m.total+n > m.opts.MaxBytes {
+		e := m.finished.Front()
+		if e == nil {
+			return false
+		}
+		m.remove(e.Value.(*memStream))
+	}
+	return true
+}
+
+func (m *MemoryStore) remove(s *memStream) {
+	if m.streams[s.info.ID] != s {
+		return
+	}
+	delete(m.streams, s.info.ID)
+	m.total -= s.size + streamOverhead
+	if s.finished != nil {
+		m.finished.Remove(s.finished)
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+// Create implements [Store].
+func (m *MemoryStore) Create(ctx context.Context, info *StreamInfo) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.streams[info.ID]; ok {
+		return fmt.Errorf("chat: stream %q exists", info.ID)
+	}
+	if !m.makeRoom(streamOverhead) {
+		return ErrStoreFull
+	}
+	m.streams[info.ID] = &memStream{info: *info, changed: make(chan struct{})}
+	m.total += streamOverhead
+	return nil
+}
+
+// Append implements [Store].
+func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.streams[id]
+	if s == nil {
+		return ErrStreamNotFound
+	}
+	for _, r := range recs {
+		if s.ended {
+			return fmt.Errorf("chat: stream %q has ended", id)
+		}
+		if r.Seq != int64(len(s.recs)) {
+			return fmt.Errorf("chat: stream %q: record %d appended at %d", id, r.Seq, len(s.recs))
+		}
+		n := r.size()
+		if !r.terminal() {
+			if s.size+n > m.opts.MaxStreamBytes {
+				return ErrStreamTooLarge
+			}
+			if !m.makeRoom(n) {
+				return ErrStoreFull
+			}
+		}
+		s.recs = append(s.recs, r)
+		s.size += n
+		m.total += n
+		if r.terminal() {
+			s.ended = true
+			s.finished = m.finished.PushBack(s)
+			s.timer = time.AfterFunc(m.opts.TTL, func() {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				m.remove(s)
+			})
+		}
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return nil
+}
+
+// Info implements [Store].
+func (m *MemoryStore) Info(ctx context.Context, id string) (*StreamInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.streams[id]
+	if s == nil {
+		return nil, ErrStreamNotFound
+	}
+	info := s.info
+	return &info, nil
+}
+
+// Read implements [Store].
+func (m *MemoryStore) Read(ctx context.Context, id string, after int64, wait time.Duration) ([]Record, error) {
+	recs, changed, err := m.read(id, after)
+	if len(recs) > 0 || err != nil || changed == nil || wait <= 0 {
+		return recs, err
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, nil
+	case <-changed:
+	}
+	recs, _, err = m.read(id, after)
+	return recs, err
+}
+
+// read returns the records after after, or, when there are none and the
+// stream goes on, the channel that the next append closes.
+func (m *MemoryStore) read(id string, after int64) ([]Record, <-chan struct{}, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.streams[id]
+	if s == nil {
+		return nil, nil, ErrStreamNotFound
+	}
+	if after < -1 {
+		after = -1
+	}
+	if after+1 < int64(len(s.recs)) {
+		// Records are never changed once appended: share them.
+		return s.recs[after+1 : len(s.recs) : len(s.recs)], nil, nil
+	}
+	if s.ended {
+		return nil, nil, nil
+	}
+	return nil, s.changed, nil
+}
+
+// Touch implements [Store].
+func (m *MemoryStore) Touch(ctx context.Context, id string, lease time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.streams[id]
+	if s == nil {
+		return ErrStreamNotFound
+	}
+	if t := time.Now().Add(lease); t.After(s.lease) {
+		s.lease = t
+	}
+	return nil
+}
+
+// Attached implements [Store].
+func (m *MemoryStore) Attached(ctx context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.streams[id]
+	if s == nil {
+		return false, ErrStreamNotFound
+	}
+	return time.Now().Before(s.lease), nil
+}
+
+// Stop implements [Store].
+func (m *MemoryStore) Stop(ctx context.Context, id string) error {
+	m.mu.Lock()
+	s := m.streams[id]
+	if s == nil {
+		m.mu.Unlock()
+		return ErrStreamNotFound
+	}
+	if s.ended || s.stopped {
+		m.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	var fs []func()
+	for f := range s.watchers {
+		fs = append(fs, *f)
+	}
+	clear(s.watchers)
+	m.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+	return nil
+}
+
+// WatchStop implements [Store].
+func (m *MemoryStore) WatchStop(ctx context.Context, id string, f func()) (func(), error) {
+	m.mu.Lock()
+	s := m.streams[id]
+	if s == nil {
+		m.mu.Unlock()
+		return nil, ErrStreamNotFound
+	}
+	if s.stopped {
+		m.mu.Unlock()
+		f()
+		return func() {}, nil
+	}
+	if s.watchers == nil {
+		s.watchers = make(map[*func()]struct{})
+	}
+	key := &f
+	s.watchers[key] = struct{}{}
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		delete(s.watchers, key)
+	}, nil
+}
+
+// isStoreFull reports whether err means a store ran out of room.
+func isStoreFull(err error) bool {
+	return errors.Is(err, ErrStoreFull) || errors.Is(err, ErrStreamTooLarge)
+}

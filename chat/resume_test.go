@@ -1,0 +1,328 @@
+package chat_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	gosse "github.com/tmaxmax/go-sse"
+
+	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/chat/chattest"
+)
+
+var resumeTokens = []string{"Hel", "lo, ", "wor", "ld. ", "你好", "👍🏽", "!"}
+
+const resumeText = "Hello, world. 你好👍🏽!"
+
+// gated is a provider that yields each token only when the test sends on
+// next, so a test knows exactly how far the generation is.
+type gated struct {
+	next     chan struct{}
+	canceled chan struct{}
+}
+
+func newGated() *gated { return &gated{next: make(chan struct{}), canceled: make(chan struct{})} }
+
+func (g *gated) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
+	return func(yield func(chat.Chunk, error) bool) {
+		for _, tok := range resumeTokens {
+			select {
+			case <-ctx.Done():
+				close(g.canceled)
+				yield(chat.Chunk{}, ctx.Err())
+				return
+			case <-g.next:
+			}
+			if !yield(chat.Chunk{Text: tok}, nil) {
+				return
+			}
+		}
+		yield(chat.Chunk{FinishReason: "stop", Usage: &chat.Usage{InputTokens: 1, OutputTokens: 7, TotalTokens: 8}}, nil)
+	}
+}
+
+// seqOf returns n of an event id "<stream>.<n>".
+func seqOf(t *testing.T, id string) int {
+	t.Helper()
+	_, n, ok := strings.Cut(id, ".")
+	i, err := strconv.Atoi(n)
+	if !ok || err != nil {
+		t.Fatalf("event id %q", id)
+	}
+	return i
+}
+
+// resumeAt asks for the rest after lastID, using each of the three ways a
+// client can name it, by turn.
+func resumeAt(t *testing.T, srv *httptest.Server, query, lastID string, way int) *chattest.Stream {
+	t.Helper()
+	var req *http.Request
+	switch way % 3 {
+	case 0:
+		req, _ = http.NewRequest("POST", srv.URL+query, nil)
+		req.Header.Set("Last-Event-ID", lastID)
+	case 1:
+		sep := "?"
+		if query != "" {
+			sep = "&"
+		}
+		req, _ = http.NewRequest("POST", srv.URL+query+sep+"last_event_id="+lastID, nil)
+	default: // the body field, next to the original request, as the mini program client sends it
+		body := `{"messages":[{"role":"user","content":"hi"}],"last_event_id":"` + lastID + `"}`
+		req, _ = http.NewRequest("POST", srv.URL+query, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := chattest.Read(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var resumeModes = []struct {
+	mode  chat.Mode
+	query string
+	body  string
+}{
+	{chat.ModeDelta, "", `{"messages":[{"role":"user","content":"hi"}]}`},
+	{chat.ModeSnapshot, "?mode=snapshot", `{"messages":[{"role":"user","content":"hi"}]}`},
+	{chat.ModeOpenAI, "?mode=openai", `{"messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}`},
+}
+
+// textOf is what a client shows after the events evs (one response or
+// several joined).
+func textOf(t *testing.T, mode chat.Mode, evs []chattest.Event) string {
+	t.Helper()
+	var b strings.Builder
+	for _, ev := range evs {
+		switch {
+		case ev.Name == chat.EventDelta:
+			var d chat.TextData
+			_ = ev.Decode(&d)
+			b.WriteString(d.Text)
+		case ev.Name == chat.EventSnapshot:
+			var d chat.TextData
+			_ = ev.Decode(&d)
+			b.Reset()
+			b.WriteString(d.Text)
+		case ev.Name == "" && mode == chat.ModeOpenAI && ev.Data != "[DONE]":
+			var c struct {
+				Choices []struct {
+					Delta struct{ Content string } `json:"delta"`
+				} `json:"choices"`
+			}
+			if err := ev.Decode(&c); err != nil {
+				t.Fatalf("chunk %q: %v", ev.Data, err)
+			}
+			for _, ch := range c.Choices {
+				b.WriteString(ch.Delta.Content)
+			}
+		}
+	}
+	return b.String()
+}
+
+// TestResumeEveryPosition resumes a finished stream after each of its
+// events, and before the first: the answer is exactly the events after it,
+// byte for byte, and so exactly the rest of the text; after the last event
+// it is 204 with nothing.
+func TestResumeEveryPosition(t *testing.T) {
+	p := &chattest.Provider{Tokens: resumeTokens, Usage: &chat.Usage{InputTokens: 1, OutputTokens: 7, TotalTokens: 8}}
+	srv := httptest.NewServer(chat.NewHandler(p))
+	defer srv.Close()
+	for _, m := range resumeModes {
+		t.Run(string(m.mode), func(t *testing.T) {
+			full := post(t, srv, m.query, m.body)
+			stream := checkIDs(t, full)
+			if full.Text != resumeText || full.Terminals != 1 {
+				t.Fatalf("full stream: text %q, %d terminals", full.Text, full.Terminals)
+			}
+			for k := -1; k < len(full.Events); k++ {
+				last := stream
+				if k >= 0 {
+					last = full.Events[k].ID
+				}
+				s := resumeAt(t, srv, m.query, last, k+1)
+				rest := full.Events[k+1:]
+				if k == len(full.Events)-1 {
+					if s.Status != http.StatusNoContent || len(s.Events) != 0 {
+						t.Fatalf("after the last event: status %d, %d events", s.Status, len(s.Events))
+					}
+					continue
+				}
+				if s.Status != 200 || len(s.Events) != len(rest) {
+					t.Fatalf("after %q: status %d, %d events, want %d", last, s.Status, len(s.Events), len(rest))
+				}
+				for i := range rest {
+					if s.Events[i] != rest[i] {
+						t.Fatalf("after %q: event %d is %+v, want %+v", last, i, s.Events[i], rest[i])
+					}
+				}
+				if m.mode != chat.ModeSnapshot {
+					if got := textOf(t, m.mode, full.Events[:k+1]) + s.Text; got != resumeText {
+						t.Fatalf("after %q: text %q", last, got)
+					}
+				} else if k < len(full.Events)-3 && s.Text != resumeText {
+					t.Fatalf("after %q: last snapshot %q", last, s.Text)
+				}
+			}
+		})
+	}
+}
+
+// TestResumeWhileRunning: a client reads up to event k and leaves; the
+// generation goes on (detached); a second request resumes after k, gets
+// what was made meanwhile, then the live events, then the terminal event.
+// Every position of the running stream, in every mode.
+func TestResumeWhileRunning(t *testing.T) {
+	for _, m := range resumeModes {
+		for k := 0; k <= len(resumeTokens); k++ { // event k: start, then the tokens
+			t.Run(fmt.Sprintf("%s/after-%d", m.mode, k), func(t *testing.T) {
+				g := newGated()
+				srv := httptest.NewServer(chat.NewHandler(g, chat.WithDetach(time.Minute)))
+				defer srv.Close()
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+m.query, strings.NewReader(m.body))
+				req.Header.Set("Content-Type", "application/json")
+				go func() { g.next <- struct{}{} }() // the first token: events 0 (start) and 1, with the headers
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				released := 1
+				var seen []chattest.Event
+				next, stop := iter.Pull2(gosse.Read(resp.Body, nil))
+				for len(seen) <= k {
+					ev, err, ok := next()
+					if !ok || err != nil {
+						t.Fatalf("stream ended after %d events: %v", len(seen), err)
+					}
+					seen = append(seen, chattest.Event{ID: ev.LastEventID, Name: ev.Type, Data: ev.Data})
+					if len(seen) <= k && seqOf(t, ev.LastEventID) == released {
+						g.next <- struct{}{}
+						released++
+					}
+				}
+				stop()
+				cancel() // the client leaves after event k
+				resp.Body.Close()
+				if released < len(resumeTokens) {
+					g.next <- struct{}{} // made while nobody reads
+					released++
+				}
+				rest := make(chan *chattest.Stream, 1)
+				go func() { rest <- resumeAt(t, srv, m.query, seen[k].ID, k) }()
+				for ; released < len(resumeTokens); released++ {
+					g.next <- struct{}{} // live, while the resumed request follows
+				}
+				s := <-rest
+				if s.Status != 200 || s.Terminals != 1 || s.Done == nil {
+					t.Fatalf("resumed: status %d, %d terminals, error %+v", s.Status, s.Terminals, s.Error)
+				}
+				for i, ev := range s.Events {
+					if seqOf(t, ev.ID) != k+1+i {
+						t.Fatalf("resumed event %d has id %q, want .%d", i, ev.ID, k+1+i)
+					}
+				}
+				if m.mode == chat.ModeSnapshot {
+					if k < len(resumeTokens) && s.Text != resumeText { // after the last snapshot only done is left
+						t.Fatalf("last snapshot %q", s.Text)
+					}
+				} else if got := textOf(t, m.mode, seen) + s.Text; got != resumeText {
+					t.Fatalf("text %q", got)
+				}
+			})
+		}
+	}
+}
+
+// TestDetachGrace: with WithDetach the generation survives its client; when
+// nobody comes back within the grace it is cancelled.
+func TestDetachGrace(t *testing.T) {
+	p := &chattest.Provider{Tokens: []string{"partial "}, Block: true}
+	results := make(chan *chat.Result, 1)
+	srv := httptest.NewServer(chat.NewHandler(p, chat.WithDetach(100*time.Millisecond),
+		chat.WithFinish(func(_ context.Context, res *chat.Result) { results <- res })))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastID string
+	for ev, err := range gosse.Read(resp.Body, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lastID = ev.LastEventID; ev.Type == chat.EventDelta {
+			break
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-p.Canceled():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the generation was not cancelled after the grace")
+	}
+	res := <-results
+	if res.End != chat.EndClientGone || res.Text != "partial " {
+		t.Fatalf("result: end %s, text %q", res.End, res.Text)
+	}
+	// The log keeps what was made and how it ended.
+	s := resumeAt(t, srv, "", lastID, 0)
+	if s.Error == nil || s.Error.Code != chat.CodeCanceled || s.Terminals != 1 || s.Text != "" {
+		t.Fatalf("resume after the cancel: %+v, text %q", s.Error, s.Text)
+	}
+}
+
+// TestResumeKeepsDetachedGeneration: the client that started the stream
+// leaves at once; a resume within the grace follows it to the end.
+func TestResumeKeepsDetachedGeneration(t *testing.T) {
+	g := newGated()
+	srv := httptest.NewServer(chat.NewHandler(g, chat.WithDetach(time.Minute)))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	go func() { g.next <- struct{}{} }()
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start chat.StartData
+	for ev, err := range gosse.Read(resp.Body, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(ev.Data), &start); err != nil || ev.Type != chat.EventStart {
+			t.Fatalf("first event %q %q", ev.Type, ev.Data)
+		}
+		break
+	}
+	cancel()
+	resp.Body.Close()
+	rest := make(chan *chattest.Stream, 1)
+	go func() { rest <- resumeAt(t, srv, "", start.ID+".0", 0) }()
+	for range len(resumeTokens) - 1 {
+		g.next <- struct{}{}
+	}
+	if s := <-rest; s.Text != resumeText || s.Done == nil {
+		t.Fatalf("resumed text %q, done %+v, error %+v", s.Text, s.Done, s.Error)
+	}
+}

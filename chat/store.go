@@ -1,0 +1,103 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors a [Store] returns.
+var (
+	// ErrStreamNotFound: the stream is unknown, or its log has expired.
+	ErrStreamNotFound = errors.New("chat: stream not found or expired")
+	// ErrStoreFull: the store is at its size limit and cannot take a new
+	// stream or more of a stream's log.
+	ErrStoreFull = errors.New("chat: stream store is full")
+	// ErrStreamTooLarge: the stream's log reached the per-stream limit.
+	ErrStreamTooLarge = errors.New("chat: stream log is too large")
+)
+
+// RecordKind says what a [Record] is.
+type RecordKind string
+
+// The record kinds. A log is one start, any number of texts, and one
+// terminal record: done or error. An error may also come first and alone,
+// when the provider failed before its first chunk.
+const (
+	RecordStart RecordKind = "start"
+	RecordText  RecordKind = "text"
+	RecordDone  RecordKind = "done"
+	RecordError RecordKind = "error"
+)
+
+// Record is one entry of a stream's log: what happened, independent of the
+// wire mode. Each connection encodes the log in the stream's mode, so event
+// ids ("<stream id>.<n>") follow from record sequence numbers: record n is
+// event n, and a terminal record that takes several events in its mode
+// (OpenAI's finish, usage and [DONE]) numbers them n, n+1, ....
+type Record struct {
+	Seq          int64      `json:"-"`
+	Kind         RecordKind `json:"k"`
+	Text         string     `json:"t,omitempty"`
+	FinishReason string     `json:"f,omitempty"`
+	Usage        *Usage     `json:"u,omitempty"`
+	Code         Code       `json:"c,omitempty"`
+	Message      string     `json:"m,omitempty"` // the client message of an error
+}
+
+func (r *Record) terminal() bool { return r.Kind == RecordDone || r.Kind == RecordError }
+
+// size is what a record counts against a store's limits.
+func (r *Record) size() int64 { return int64(64 + len(r.Text) + len(r.Message) + len(r.FinishReason)) }
+
+// StreamInfo is what a store keeps about a stream besides its log: enough to
+// encode the log again for a resuming client, and to check who asks.
+type StreamInfo struct {
+	ID string
+	// Owner is [Request].Owner as the prepare hook set it.
+	Owner        string
+	Mode         Mode
+	Model        string
+	Created      int64 // Unix seconds, the "created" of OpenAI chunks
+	IncludeUsage bool
+}
+
+// Store keeps the logs of streams so that a client can resume one, on any
+// instance that shares the store, and so that a stop reaches the instance
+// that runs the generation. [NewMemoryStore] keeps them in process;
+// package chat/redisstore keeps them in Redis.
+//
+// One producer appends to a stream, in order, with sequence numbers from 0;
+// any number of readers read it. Implementations must be safe for
+// concurrent use. Errors other than the ones above mean the store is
+// unreachable; the handler reports them as [CodeUnavailable].
+type Store interface {
+	// Create starts the log of a new stream.
+	Create(ctx context.Context, info *StreamInfo) error
+	// Append adds records to the stream's log. A terminal record ends the
+	// stream: its log is kept for the store's TTL, then forgotten. A store
+	// must accept a terminal record even past its per-stream limit.
+	Append(ctx context.Context, id string, recs ...Record) error
+	// Info returns what Create stored, or ErrStreamNotFound.
+	Info(ctx context.Context, id string) (*StreamInfo, error)
+	// Read returns the records with Seq > after, in order. If there are
+	// none, it waits up to wait for some (a store may return sooner, with
+	// none); it returns ctx's error when ctx ends first. It returns
+	// ErrStreamNotFound if the stream is unknown or expired.
+	Read(ctx context.Context, id string, after int64, wait time.Duration) ([]Record, error)
+	// Touch says a reader is attached to the stream, for the next lease.
+	Touch(ctx context.Context, id string, lease time.Duration) error
+	// Attached reports whether a lease from Touch is still running.
+	Attached(ctx context.Context, id string) (bool, error)
+	// Stop asks the stream's producer, wherever it runs, to stop. Stopping a
+	// finished stream does nothing.
+	Stop(ctx context.Context, id string) error
+	// WatchStop arranges for f to be called once, from any goroutine, when
+	// Stop is called for id, also if it was called before WatchStop. The
+	// returned function ends the watch.
+	WatchStop(ctx context.Context, id string, f func()) (unwatch func(), err error)
+}
+
+// DefaultStreamTTL is how long a finished stream's log is kept, unless a
+// store is configured otherwise.
+const DefaultStreamTTL = 5 * time.Minute

@@ -1,0 +1,451 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssechat/ssechat/internal/streamctx"
+	"github.com/ssechat/ssechat/sse"
+)
+
+// Causes with which a producer's context is cancelled.
+var (
+	errStopped    = errors.New("chat: the stream was stopped")
+	errClientGone = errors.New("chat: the client went away")
+	errNoReader   = errors.New("chat: no client came back within the detach grace period")
+	errFinished   = errors.New("chat: the stream has ended")
+)
+
+// storeTimeout bounds one store operation that has no request to follow.
+const storeTimeout = 10 * time.Second
+
+// producer runs one generation: it reads the provider and appends records
+// to the stream's log. Connections follow the log (see follow). The producer
+// runs in its own goroutine so that, when the handler detaches, it outlives
+// the request that started it.
+type producer struct {
+	h       *Handler
+	info    *StreamInfo
+	req     *Request
+	res     *Result
+	hookCtx context.Context // the request's values, never cancelled
+	ctx     context.Context // the provider's
+	cancel  context.CancelCauseFunc
+	unwatch func()
+	done    chan struct{}
+	seq     int64
+
+	panicked *providerPanic
+
+	leaseMu    sync.Mutex
+	leaseTimer *time.Timer // while the producer checks for readers
+	ended      bool
+}
+
+// newProducer registers the stream's stop watch. The caller then runs
+// p.run in a goroutine.
+func (h *Handler) newProducer(r *http.Request, req *Request, info *StreamInfo, started time.Time) (*producer, error) {
+	p := &producer{
+		h: h, info: info, req: req,
+		res:     &Result{StreamID: info.ID, Request: req, Mode: info.Mode, Started: started},
+		hookCtx: context.WithoutCancel(r.Context()),
+		done:    make(chan struct{}),
+	}
+	p.ctx, p.cancel = context.WithCancelCause(p.hookCtx)
+	unwatch, err := h.store.WatchStop(r.Context(), info.ID, func() { p.cancel(errStopped) })
+	if err != nil {
+		p.cancel(errFinished)
+		return nil, err
+	}
+	p.unwatch = unwatch
+	return p, nil
+}
+
+func (p *producer) record(kind RecordKind) Record {
+	r := Record{Seq: p.seq, Kind: kind}
+	p.seq++
+	return r
+}
+
+func (p *producer) append(ctx context.Context, recs []Record) error {
+	return p.h.store.Append(ctx, p.info.ID, recs...)
+}
+
+func (p *producer) run() {
+	defer close(p.done)
+	defer p.unwatch()
+	res := p.res
+	var (
+		failure  *Error
+		storeErr error
+		started  bool
+		text     strings.Builder
+		recs     = make([]Record, 0, 2)
+	)
+	func() {
+		// A provider that panics must not take the process down: this is
+		// not the request's goroutine, so net/http would not recover it. The
+		// stream ends with an internal error and a connection that waits
+		// for the producer panics again with the value (see rethrow).
+		defer func() {
+			if v := recover(); v != nil {
+				p.panicked = &providerPanic{value: v, stack: debug.Stack()}
+				failure = &Error{Code: CodeInternal, Err: p.panicked}
+			}
+		}()
+		for chunk, err := range p.h.provider.Stream(p.ctx, p.req) {
+			if err != nil {
+				failure = asError(p.ctx, err)
+				break
+			}
+			res.Chunks++
+			recs = recs[:0]
+			if !started {
+				started = true
+				res.FirstChunk = time.Since(res.Started)
+				recs = append(recs, p.record(RecordStart))
+			}
+			if chunk.Text != "" {
+				text.WriteString(chunk.Text)
+				r := p.record(RecordText)
+				r.Text = chunk.Text
+				recs = append(recs, r)
+			}
+			if chunk.FinishReason != "" {
+				res.FinishReason = chunk.FinishReason
+			}
+			if chunk.Usage != nil {
+				res.Usage = chunk.Usage
+			}
+			if res.ResponseModel == "" {
+				res.ResponseModel = chunk.Model
+			}
+			if res.ResponseID == "" {
+				res.ResponseID = chunk.ID
+			}
+			if len(recs) > 0 {
+				if storeErr = p.append(p.ctx, recs); storeErr != nil {
+					p.seq -= int64(len(recs)) // not logged
+					p.cancel(storeErr)        // stop the upstream before the provider unwinds
+					break
+				}
+			}
+		}
+	}()
+	cause := context.Cause(p.ctx)
+	if failure == nil && storeErr == nil && cause != nil {
+		// The provider stopped without saying why: it was cancelled.
+		failure = asError(p.ctx, cause)
+	}
+	p.cancel(errFinished)
+	p.stopLease()
+
+	var term Record
+	switch {
+	case storeErr != nil:
+		res.End, res.Err = EndInternal, &Error{Code: CodeInternal, Err: storeErr}
+		term = p.record(RecordError)
+		term.Code, term.Message = CodeInternal, "the server could not keep this answer"
+		if isStoreFull(storeErr) {
+			term.Code, term.Message = CodeUnavailable, "the answer is longer than this server keeps"
+		}
+	case errors.Is(cause, errStopped):
+		res.End, res.Err = EndStopped, &Error{Code: CodeCanceled, Message: "the stream was stopped", Err: cause}
+		term = p.record(RecordError)
+		term.Code, term.Message = CodeCanceled, "the stream was stopped"
+	case failure != nil && failure.Code == CodeCanceled:
+		res.End, res.Err = EndClientGone, failure
+		term = p.record(RecordError)
+		term.Code, term.Message = CodeCanceled, failure.ClientMessage()
+	case failure != nil:
+		res.End, res.Err = EndUpstreamError, failure
+		if failure.Code == CodeTimeout {
+			res.End = EndTimeout
+		}
+		term = p.record(RecordError)
+		term.Code, term.Message = failure.Code, failure.ClientMessage()
+	default:
+		res.End = EndCompleted
+		recs = recs[:0]
+		if !started { // an empty answer: still a well-formed stream
+			recs = append(recs, p.record(RecordStart))
+		}
+		if res.FinishReason == "" {
+			res.FinishReason = "stop"
+		}
+		term = p.record(RecordDone)
+		term.FinishReason, term.Usage = res.FinishReason, res.Usage
+	}
+	recs = append(recs[:0:0], recs...)
+	if term.Kind == RecordDone {
+		recs = append(recs, term)
+	} else {
+		recs = []Record{term}
+	}
+	ctx, cancel := context.WithTimeout(p.hookCtx, storeTimeout)
+	err := p.append(ctx, recs)
+	cancel()
+	if err != nil && res.Err == nil {
+		res.End, res.Err = EndInternal, &Error{Code: CodeInternal, Err: err}
+	}
+
+	res.Text = text.String()
+	res.Events = int(p.seq)
+	switch {
+	case !started && term.Kind == RecordError:
+		res.Events = 0 // answered with a status, unless a keep-alive had started the stream
+	case term.Kind == RecordDone && p.info.Mode == ModeOpenAI:
+		res.Events++ // [DONE]
+		if p.info.IncludeUsage && res.Usage != nil {
+			res.Events++
+		}
+	}
+	res.Duration = time.Since(res.Started)
+	if p.h.finish != nil {
+		p.h.finish(p.hookCtx, res)
+	}
+}
+
+// providerPanic is a panic of the provider, caught in the producer.
+type providerPanic struct {
+	value any
+	stack []byte
+}
+
+func (e *providerPanic) Error() string {
+	return fmt.Sprintf("chat: provider panicked: %v\n%s", e.value, e.stack)
+}
+
+// rethrow panics with a provider's panic value, on the goroutine of a
+// connection that waited for the producer, so that recovery middleware
+// and net/http see it as before.
+func (p *producer) rethrow() {
+	if p.panicked != nil {
+		panic(p.panicked.value)
+	}
+}
+
+// watchLease makes the producer cancel its generation when no reader has
+// held a lease (see follow) for lease. Checks run on a timer, with no
+// goroutine between them.
+func (p *producer) watchLease(lease time.Duration) {
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
+	if p.ended || p.leaseTimer != nil {
+		return
+	}
+	every := max(lease/4, time.Millisecond)
+	var check func()
+	check = func() {
+		ctx, cancel := context.WithTimeout(p.ctx, storeTimeout)
+		attached, err := p.h.store.Attached(ctx, p.info.ID)
+		cancel()
+		if err == nil && !attached || errors.Is(err, ErrStreamNotFound) {
+			p.cancel(errNoReader)
+			return
+		}
+		p.leaseMu.Lock()
+		defer p.leaseMu.Unlock()
+		if !p.ended {
+			p.leaseTimer.Reset(every)
+		}
+	}
+	p.leaseTimer = time.AfterFunc(every, check)
+}
+
+func (p *producer) stopLease() {
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
+	p.ended = true
+	if p.leaseTimer != nil {
+		p.leaseTimer.Stop()
+	}
+}
+
+// followEnd says why a connection stopped following a stream.
+type followEnd int
+
+const (
+	followTerminal followEnd = iota // the terminal event was sent (or answered as a status)
+	followGone                      // the client went away
+	followRotated                   // WithMaxResponse ended the response with a reconnect event
+	followFailed                    // the store failed; the client was told
+)
+
+// follow streams the log of info's stream to w, from after the event
+// numbered after. Reads end with readCtx: when it is the request's context,
+// the client leaving ends the following; when it outlives the request,
+// follow reads on to the terminal record once readCtx ends, so that a
+// cancelled generation's last event still goes out (to a client that left,
+// the write simply fails).
+func (h *Handler) follow(w http.ResponseWriter, r *http.Request, info *StreamInfo, after int64, ascii bool, readCtx context.Context) followEnd {
+	// Middleware (package middleware) may start the response before the
+	// first event, to send keep-alives; after Claim, failures are events.
+	st := starterFor(w, r.Context())
+	if st != nil {
+		st.Pend()
+	}
+	end := h.followLog(w, r, st, info, after, ascii, readCtx)
+	if st != nil && end != followGone {
+		st.Ended() // else middleware may still end the response (a timeout)
+	}
+	return end
+}
+
+func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx.Starter, info *StreamInfo, after int64, ascii bool, readCtx context.Context) followEnd {
+	var (
+		enc      = newEncoder(info, ascii, after)
+		sw       *sse.Writer
+		pos      = int64(-1) // the last record read
+		lease    = h.lease()
+		touchAt  time.Time
+		rotateAt time.Time
+		drained  bool
+	)
+	if h.maxResponse > 0 {
+		rotateAt = time.Now().Add(h.maxResponse)
+	}
+	// open starts the response when the first events are ready: headers and
+	// events leave in one write.
+	open := func() error {
+		if st != nil {
+			st.Claim()
+		}
+		var err error
+		sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true})
+		return err
+	}
+	// fail ends the response because the store failed.
+	fail := func(e *Error) followEnd {
+		if sw == nil && (st == nil || !st.Claim()) {
+			_ = WriteError(w, e)
+			return followFailed
+		}
+		if sw == nil && open() != nil {
+			return followGone
+		}
+		enc.skip = -1
+		enc.addError(e)
+		enc.events[len(enc.events)-1].ID = "" // not a position in the log
+		_ = enc.flush(sw)
+		return followFailed
+	}
+	for {
+		now := time.Now()
+		if lease > 0 && !now.Before(touchAt) {
+			if err := h.store.Touch(r.Context(), info.ID, lease); err != nil && r.Context().Err() == nil {
+				return fail(storeError(err))
+			}
+			touchAt = now.Add(lease / 4)
+		}
+		wait := time.Minute
+		if lease > 0 {
+			wait = min(wait, touchAt.Sub(now))
+		}
+		if !rotateAt.IsZero() {
+			if !now.Before(rotateAt) {
+				return h.rotate(w, &sw, enc, open)
+			}
+			wait = min(wait, rotateAt.Sub(now))
+		}
+		ctx := readCtx
+		if drained {
+			ctx, wait = context.WithoutCancel(readCtx), 0
+		}
+		recs, err := h.store.Read(ctx, info.ID, pos, wait)
+		if err != nil {
+			switch {
+			case readCtx.Err() == nil || drained:
+				return fail(storeError(err))
+			case readCtx != r.Context():
+				drained = true // one last read, for the terminal record
+				continue
+			default:
+				return followGone
+			}
+		}
+		if drained && len(recs) == 0 {
+			return followGone
+		}
+		terminal := false
+		for i := range recs {
+			rec := &recs[i]
+			pos = rec.Seq
+			if rec.Kind == RecordError && rec.Seq == 0 && after < 0 && sw == nil && (st == nil || !st.Claim()) {
+				// The provider failed before its first chunk: a status.
+				_ = WriteError(w, &Error{Code: rec.Code, Message: rec.Message})
+				return followTerminal
+			}
+			enc.addRecord(rec)
+			terminal = terminal || rec.terminal()
+		}
+		if enc.pending() {
+			if sw == nil {
+				if err := open(); err != nil {
+					return followGone
+				}
+			}
+			if err := enc.flush(sw); err != nil {
+				return followGone
+			}
+		}
+		if terminal {
+			if sw == nil {
+				// A resume after the last event: nothing more will come.
+				// 204 also tells an EventSource to stop reconnecting.
+				if st != nil && st.Claim() {
+					return followTerminal // a keep-alive already answered 200
+				}
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusNoContent)
+			}
+			return followTerminal
+		}
+	}
+}
+
+// rotate ends a response that has run for the handler's maximum duration,
+// with a reconnect event that carries the last event id.
+func (h *Handler) rotate(w http.ResponseWriter, sw **sse.Writer, enc *encoder, open func() error) followEnd {
+	if *sw == nil {
+		if err := open(); err != nil {
+			return followGone
+		}
+	}
+	data, _ := json.Marshal(&ReconnectData{LastEventID: enc.lastID()})
+	if err := (*sw).Send(sse.Event{Name: EventReconnect, Data: data, Retry: reconnectRetry}); err != nil {
+		return followGone
+	}
+	return followRotated
+}
+
+// reconnectRetry is the reconnection delay that a reconnect event sets for
+// an EventSource.
+const reconnectRetry = 100 * time.Millisecond
+
+// lease is how long a reader's presence counts: the detach grace, or the
+// rotation grace when only rotation detaches. Zero when no lease is needed.
+func (h *Handler) lease() time.Duration {
+	switch {
+	case h.grace > 0:
+		return h.grace
+	case h.maxResponse > 0:
+		return RotationGrace
+	}
+	return 0
+}
+
+// storeError is what a client sees of a store failure.
+func storeError(err error) *Error {
+	if errors.Is(err, ErrStreamNotFound) {
+		return &Error{Code: CodeStreamExpired, Err: err}
+	}
+	return &Error{Code: CodeUnavailable, Err: err}
+}

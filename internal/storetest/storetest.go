@@ -1,0 +1,153 @@
+// Package storetest checks that a chat.Store keeps the contract the handler
+// relies on. The memory store and the Redis store both run it.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+// Run checks s. Streams get fresh random ids, so s may be shared.
+func Run(t *testing.T, s chat.Store) {
+	ctx := context.Background()
+	newStream := func(t *testing.T) *chat.StreamInfo {
+		t.Helper()
+		info := &chat.StreamInfo{ID: rand.Text(), Owner: "alice", Mode: chat.ModeOpenAI, Model: "m", Created: 1700000000, IncludeUsage: true}
+		if err := s.Create(ctx, info); err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	recs := []chat.Record{
+		{Seq: 0, Kind: chat.RecordStart},
+		{Seq: 1, Kind: chat.RecordText, Text: "Hello, "},
+		{Seq: 2, Kind: chat.RecordText, Text: "你好 👍🏽\n\"x\""},
+		{Seq: 3, Kind: chat.RecordDone, FinishReason: "stop", Usage: &chat.Usage{InputTokens: 1, OutputTokens: 2, TotalTokens: 3}},
+	}
+
+	t.Run("info", func(t *testing.T) {
+		info := newStream(t)
+		got, err := s.Info(ctx, info.ID)
+		if err != nil || *got != *info {
+			t.Fatalf("Info = %+v, %v; want %+v", got, err, info)
+		}
+		if _, err := s.Info(ctx, rand.Text()); !errors.Is(err, chat.ErrStreamNotFound) {
+			t.Fatalf("Info of an unknown stream: %v", err)
+		}
+	})
+
+	t.Run("read", func(t *testing.T) {
+		info := newStream(t)
+		if got, err := s.Read(ctx, info.ID, -1, 0); err != nil || len(got) != 0 {
+			t.Fatalf("empty log: %v, %v", got, err)
+		}
+		if err := s.Append(ctx, info.ID, recs[:2]...); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(ctx, info.ID, recs[2:]...); err != nil {
+			t.Fatal(err)
+		}
+		for after := -1; after < len(recs); after++ {
+			got, err := s.Read(ctx, info.ID, int64(after), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := recs[after+1:]
+			if len(got) != len(want) {
+				t.Fatalf("after %d: %d records, want %d", after, len(got), len(want))
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				if g.Seq != w.Seq || g.Kind != w.Kind || g.Text != w.Text || g.FinishReason != w.FinishReason ||
+					(g.Usage == nil) != (w.Usage == nil) || g.Usage != nil && *g.Usage != *w.Usage {
+					t.Fatalf("after %d, record %d: %+v, want %+v", after, i, g, w)
+				}
+			}
+		}
+		if _, err := s.Read(ctx, rand.Text(), -1, 0); !errors.Is(err, chat.ErrStreamNotFound) {
+			t.Fatalf("Read of an unknown stream: %v", err)
+		}
+	})
+
+	t.Run("error record", func(t *testing.T) {
+		info := newStream(t)
+		rec := chat.Record{Seq: 0, Kind: chat.RecordError, Code: chat.CodeRateLimited, Message: "slow down"}
+		if err := s.Append(ctx, info.ID, rec); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Read(ctx, info.ID, -1, 0)
+		if err != nil || len(got) != 1 || got[0] != rec {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+	})
+
+	t.Run("wait", func(t *testing.T) {
+		info := newStream(t)
+		got := make(chan []chat.Record, 1)
+		go func() {
+			r, err := s.Read(ctx, info.ID, -1, time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- r
+		}()
+		if err := s.Append(ctx, info.ID, recs[0]); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-got; len(r) != 1 || r[0].Kind != chat.RecordStart {
+			t.Fatalf("waiting read got %+v", r)
+		}
+	})
+
+	t.Run("wait ends with ctx", func(t *testing.T) {
+		info := newStream(t)
+		ctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.Read(ctx, info.ID, -1, time.Minute); err == nil {
+			t.Fatal("a read with a cancelled context returned no error")
+		}
+	})
+
+	t.Run("lease", func(t *testing.T) {
+		info := newStream(t)
+		if ok, err := s.Attached(ctx, info.ID); err != nil || ok {
+			t.Fatalf("attached before a touch: %v %v", ok, err)
+		}
+		if err := s.Touch(ctx, info.ID, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.Attached(ctx, info.ID); err != nil || !ok {
+			t.Fatalf("not attached after a touch: %v %v", ok, err)
+		}
+	})
+
+	t.Run("stop", func(t *testing.T) {
+		info := newStream(t)
+		stopped := make(chan struct{})
+		unwatch, err := s.WatchStop(ctx, info.ID, func() { close(stopped) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unwatch()
+		if err := s.Stop(ctx, info.ID); err != nil {
+			t.Fatal(err)
+		}
+		<-stopped
+		// A watch that starts after the stop still hears it.
+		late := make(chan struct{})
+		unwatch2, err := s.WatchStop(ctx, info.ID, func() { close(late) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unwatch2()
+		<-late
+		if err := s.Stop(ctx, rand.Text()); !errors.Is(err, chat.ErrStreamNotFound) {
+			t.Fatalf("Stop of an unknown stream: %v", err)
+		}
+	})
+}

@@ -16,7 +16,24 @@ import (
 
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/chattest"
+	"github.com/ssechat/ssechat/chat/redisstore"
+	"github.com/ssechat/ssechat/internal/redistest"
 )
+
+// eachStore runs fn with the memory store and with the Redis store.
+func eachStore(t *testing.T, fn func(t *testing.T, newStore func() chat.Store)) {
+	t.Run("memory", func(t *testing.T) {
+		fn(t, func() chat.Store { return chat.NewMemoryStore(chat.MemoryStoreOptions{}) })
+	})
+	t.Run("redis", func(t *testing.T) {
+		url := redistest.URL(t)
+		fn(t, func() chat.Store {
+			s := redisstore.New(redistest.NewClient(t, url), redisstore.Options{})
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+}
 
 var resumeTokens = []string{"Hel", "lo, ", "wor", "ld. ", "你好", "👍🏽", "!"}
 
@@ -138,9 +155,11 @@ func textOf(t *testing.T, mode chat.Mode, evs []chattest.Event) string {
 // events, and before the first: the answer is exactly the events after it,
 // byte for byte, and so exactly the rest of the text; after the last event
 // it is 204 with nothing.
-func TestResumeEveryPosition(t *testing.T) {
+func TestResumeEveryPosition(t *testing.T) { eachStore(t, testResumeEveryPosition) }
+
+func testResumeEveryPosition(t *testing.T, newStore func() chat.Store) {
 	p := &chattest.Provider{Tokens: resumeTokens, Usage: &chat.Usage{InputTokens: 1, OutputTokens: 7, TotalTokens: 8}}
-	srv := httptest.NewServer(chat.NewHandler(p))
+	srv := httptest.NewServer(chat.NewHandler(p, chat.WithStore(newStore())))
 	defer srv.Close()
 	for _, m := range resumeModes {
 		t.Run(string(m.mode), func(t *testing.T) {
@@ -186,12 +205,14 @@ func TestResumeEveryPosition(t *testing.T) {
 // generation goes on (detached); a second request resumes after k, gets
 // what was made meanwhile, then the live events, then the terminal event.
 // Every position of the running stream, in every mode.
-func TestResumeWhileRunning(t *testing.T) {
+func TestResumeWhileRunning(t *testing.T) { eachStore(t, testResumeWhileRunning) }
+
+func testResumeWhileRunning(t *testing.T, newStore func() chat.Store) {
 	for _, m := range resumeModes {
 		for k := 0; k <= len(resumeTokens); k++ { // event k: start, then the tokens
 			t.Run(fmt.Sprintf("%s/after-%d", m.mode, k), func(t *testing.T) {
 				g := newGated()
-				srv := httptest.NewServer(chat.NewHandler(g, chat.WithDetach(time.Minute)))
+				srv := httptest.NewServer(chat.NewHandler(g, chat.WithDetach(time.Minute), chat.WithStore(newStore())))
 				defer srv.Close()
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()

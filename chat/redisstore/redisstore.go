@@ -1,0 +1,343 @@
+// Package redisstore keeps chat stream logs in Redis, so that every
+// instance of a service behind a load balancer can resume a stream that
+// another one started, and stop its generation.
+//
+// Each stream is a Redis Stream with one entry per record (entry ids
+// 0-1, 0-2, ... follow the record numbers), a hash with the stream's
+// details, and a key that a following connection keeps alive (the detach
+// lease). Readers follow with blocking XREAD. Stops go over one Pub/Sub
+// channel, which each Store subscribes to once, plus a flag in the hash for
+// watches that start late. A finished stream's keys expire after the TTL;
+// those of a stream whose instance died, after RunningTTL.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+//	store := redisstore.New(rdb, redisstore.Options{})
+//	defer store.Close()
+//	h := chat.NewHandler(provider, chat.WithStore(store), chat.WithDetach(30*time.Second))
+//
+// Keys are "<prefix>{<stream id>}:log", ":meta" and ":reader"; the braces
+// keep a stream's keys in one Redis Cluster slot.
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+// Options configures a [Store]. Zero fields take the defaults.
+type Options struct {
+	// Prefix starts every key and the stop channel. Default "ssechat:".
+	Prefix string
+	// TTL is how long a finished stream stays readable. Default
+	// chat.DefaultStreamTTL.
+	TTL time.Duration
+	// RunningTTL is how long the keys of a stream that never finishes (its
+	// instance died) live after its last record. Default one hour.
+	RunningTTL time.Duration
+	// MaxRecords bounds one stream's log; a stream that would pass it ends
+	// with an error. Default 100,000.
+	MaxRecords int64
+	// Block is the longest one blocking read waits inside Redis. go-redis
+	// does not interrupt a blocking command when its context ends, so this
+	// bounds how long a reader whose client left holds a connection.
+	// Default one second.
+	Block time.Duration
+}
+
+// Store is a chat.Store in Redis. Create it with [New]; Close it to end its
+// stop subscription.
+type Store struct {
+	rdb  redis.UniversalClient
+	opts Options
+
+	mu       sync.Mutex
+	sub      *redis.PubSub
+	subDone  chan struct{}
+	closed   bool
+	watchers map[string]map[*stopWatch]struct{}
+}
+
+type stopWatch struct {
+	once sync.Once
+	f    func()
+}
+
+var _ chat.Store = (*Store)(nil)
+
+// New returns a Store using rdb (a *redis.Client, a cluster or a ring
+// client). It panics on negative options.
+func New(rdb redis.UniversalClient, opts Options) *Store {
+	if opts.TTL < 0 || opts.RunningTTL < 0 || opts.MaxRecords < 0 || opts.Block < 0 {
+		panic(fmt.Sprintf("redisstore: New(%+v): negative option", opts))
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "ssechat:"
+	}
+	if opts.TTL == 0 {
+		opts.TTL = chat.DefaultStreamTTL
+	}
+	if opts.RunningTTL == 0 {
+		opts.RunningTTL = time.Hour
+	}
+	if opts.MaxRecords == 0 {
+		opts.MaxRecords = 100_000
+	}
+	if opts.Block == 0 {
+		opts.Block = time.Second
+	}
+	return &Store{rdb: rdb, opts: opts, watchers: make(map[string]map[*stopWatch]struct{})}
+}
+
+// Close ends the stop subscription and waits for its goroutine. It does not
+// close the Redis client. Watches end; the store must not be used after.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	sub, done := s.sub, s.subDone
+	s.sub = nil
+	s.mu.Unlock()
+	if sub == nil {
+		return nil
+	}
+	err := sub.Close()
+	<-done
+	return err
+}
+
+func (s *Store) key(id, kind string) string {
+	return s.opts.Prefix + "{" + id + "}:" + kind
+}
+
+// Create implements chat.Store.
+func (s *Store) Create(ctx context.Context, info *chat.StreamInfo) error {
+	meta := s.key(info.ID, "meta")
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, meta, "owner", info.Owner, "mode", string(info.Mode), "model", info.Model,
+			"created", info.Created, "usage", info.IncludeUsage)
+		p.PExpire(ctx, meta, s.opts.RunningTTL)
+		return nil
+	})
+	return err
+}
+
+// Append implements chat.Store.
+func (s *Store) Append(ctx context.Context, id string, recs ...chat.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	log, meta := s.key(id, "log"), s.key(id, "meta")
+	ttl := s.opts.RunningTTL
+	for _, r := range recs {
+		if r.Kind != chat.RecordDone && r.Kind != chat.RecordError && r.Seq >= s.opts.MaxRecords {
+			return chat.ErrStreamTooLarge
+		}
+		if r.Kind == chat.RecordDone || r.Kind == chat.RecordError {
+			ttl = s.opts.TTL
+		}
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range recs {
+			b, err := json.Marshal(&r)
+			if err != nil {
+				return err
+			}
+			p.XAdd(ctx, &redis.XAddArgs{Stream: log, ID: "0-" + strconv.FormatInt(r.Seq+1, 10), Values: []any{"r", b}})
+		}
+		p.PExpire(ctx, log, ttl)
+		p.PExpire(ctx, meta, ttl)
+		if ttl == s.opts.TTL {
+			p.HSet(ctx, meta, "done", 1)
+		}
+		return nil
+	})
+	return err
+}
+
+// Info implements chat.Store.
+func (s *Store) Info(ctx context.Context, id string) (*chat.StreamInfo, error) {
+	m, err := s.rdb.HGetAll(ctx, s.key(id, "meta")).Result()
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, chat.ErrStreamNotFound
+	}
+	created, _ := strconv.ParseInt(m["created"], 10, 64)
+	return &chat.StreamInfo{
+		ID: id, Owner: m["owner"], Mode: chat.Mode(m["mode"]), Model: m["model"],
+		Created: created, IncludeUsage: m["usage"] == "1",
+	}, nil
+}
+
+// Read implements chat.Store.
+func (s *Store) Read(ctx context.Context, id string, after int64, wait time.Duration) ([]chat.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	block := time.Duration(-1) // no BLOCK
+	if wait > 0 {
+		block = max(min(wait, s.opts.Block), time.Millisecond) // BLOCK 0 would wait for ever
+	}
+	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{
+		Streams: []string{s.key(id, "log"), "0-" + strconv.FormatInt(after+1, 10)},
+		Block:   block,
+	}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		n, err := s.rdb.Exists(ctx, s.key(id, "meta")).Result()
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, chat.ErrStreamNotFound
+		}
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	var recs []chat.Record
+	for _, st := range res {
+		recs = make([]chat.Record, 0, len(st.Messages))
+		for _, m := range st.Messages {
+			r, err := decode(m)
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, r)
+		}
+	}
+	return recs, nil
+}
+
+func decode(m redis.XMessage) (chat.Record, error) {
+	var r chat.Record
+	_, n, ok := strings.Cut(m.ID, "-")
+	seq, err := strconv.ParseInt(n, 10, 64)
+	data, isStr := m.Values["r"].(string)
+	if !ok || err != nil || !isStr {
+		return r, fmt.Errorf("redisstore: malformed entry %q", m.ID)
+	}
+	if err := json.Unmarshal([]byte(data), &r); err != nil {
+		return r, fmt.Errorf("redisstore: entry %q: %w", m.ID, err)
+	}
+	r.Seq = seq - 1
+	return r, nil
+}
+
+// Touch implements chat.Store.
+func (s *Store) Touch(ctx context.Context, id string, lease time.Duration) error {
+	return s.rdb.Set(ctx, s.key(id, "reader"), 1, lease).Err()
+}
+
+// Attached implements chat.Store.
+func (s *Store) Attached(ctx context.Context, id string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.key(id, "reader")).Result()
+	return n > 0, err
+}
+
+// Stop implements chat.Store.
+func (s *Store) Stop(ctx context.Context, id string) error {
+	meta := s.key(id, "meta")
+	done, err := s.rdb.HMGet(ctx, meta, "mode", "done").Result()
+	if err != nil {
+		return err
+	}
+	if done[0] == nil {
+		return chat.ErrStreamNotFound
+	}
+	if done[1] != nil {
+		return nil // finished
+	}
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, meta, "stop", 1)
+		p.Publish(ctx, s.opts.Prefix+"stop", id)
+		return nil
+	})
+	return err
+}
+
+// WatchStop implements chat.Store.
+func (s *Store) WatchStop(ctx context.Context, id string, f func()) (func(), error) {
+	if err := s.subscribe(ctx); err != nil {
+		return nil, err
+	}
+	w := &stopWatch{f: f}
+	s.mu.Lock()
+	ws := s.watchers[id]
+	if ws == nil {
+		ws = make(map[*stopWatch]struct{})
+		s.watchers[id] = ws
+	}
+	ws[w] = struct{}{}
+	s.mu.Unlock()
+	unwatch := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(ws, w)
+		if len(ws) == 0 && s.watchers[id] != nil && len(s.watchers[id]) == 0 {
+			delete(s.watchers, id)
+		}
+	}
+	// A stop published before the subscription is seen in the hash.
+	v, err := s.rdb.HMGet(ctx, s.key(id, "meta"), "mode", "stop").Result()
+	if err != nil {
+		unwatch()
+		return nil, err
+	}
+	if v[0] == nil {
+		unwatch()
+		return nil, chat.ErrStreamNotFound
+	}
+	if v[1] != nil {
+		w.once.Do(w.f)
+	}
+	return unwatch, nil
+}
+
+// subscribe starts the stop subscription once, and waits until Redis has
+// confirmed it, so that no stop published afterwards is missed.
+func (s *Store) subscribe(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("redisstore: the store is closed")
+	}
+	if s.sub != nil {
+		return nil
+	}
+	sub := s.rdb.Subscribe(ctx, s.opts.Prefix+"stop")
+	if _, err := sub.Receive(ctx); err != nil {
+		sub.Close()
+		return err
+	}
+	s.sub, s.subDone = sub, make(chan struct{})
+	ch := sub.Channel()
+	go func() {
+		defer close(s.subDone)
+		for msg := range ch {
+			s.mu.Lock()
+			var fire []*stopWatch
+			for w := range s.watchers[msg.Payload] {
+				fire = append(fire, w)
+			}
+			s.mu.Unlock()
+			for _, w := range fire {
+				w.once.Do(w.f)
+			}
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,198 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"iter"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	gosse "github.com/tmaxmax/go-sse"
+	"go.uber.org/goleak"
+
+	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/chat/chattest"
+	"github.com/ssechat/ssechat/chat/redisstore"
+	"github.com/ssechat/ssechat/internal/redistest"
+	"github.com/ssechat/ssechat/internal/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newStore(t *testing.T, opts redisstore.Options) *redisstore.Store {
+	t.Helper()
+	s := redisstore.New(redistest.Client(t), opts)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, newStore(t, redisstore.Options{Prefix: "test:" + rand.Text() + ":"}))
+}
+
+// TestExpiry: a running stream's keys live RunningTTL past the last record,
+// a finished one's TTL; nothing is left without an expiry.
+func TestExpiry(t *testing.T) {
+	rdb := redistest.Client(t)
+	s := redisstore.New(rdb, redisstore.Options{Prefix: "exp:", TTL: time.Minute, RunningTTL: time.Hour})
+	defer s.Close()
+	ctx := context.Background()
+	id := rand.Text()
+	if err := s.Create(ctx, &chat.StreamInfo{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(lo, hi time.Duration) {
+		t.Helper()
+		for _, k := range []string{"log", "meta"} {
+			ttl, err := rdb.PTTL(ctx, "exp:{"+id+"}:"+k).Result()
+			if err != nil || ttl <= lo || ttl > hi {
+				t.Fatalf("%s: PTTL %v %v, want in (%v, %v]", k, ttl, err, lo, hi)
+			}
+		}
+	}
+	if err := s.Append(ctx, id, chat.Record{Seq: 0, Kind: chat.RecordStart}); err != nil {
+		t.Fatal(err)
+	}
+	check(time.Minute, time.Hour)
+	if err := s.Append(ctx, id, chat.Record{Seq: 1, Kind: chat.RecordDone}); err != nil {
+		t.Fatal(err)
+	}
+	check(0, time.Minute)
+}
+
+// TestMaxRecords: a log longer than MaxRecords ends the stream with an
+// error; the terminal record still goes in.
+func TestMaxRecords(t *testing.T) {
+	s := newStore(t, redisstore.Options{MaxRecords: 3})
+	p := &chattest.Provider{Tokens: []string{"a", "b", "c", "d"}, Block: true}
+	srv := httptest.NewServer(chat.NewHandler(p, chat.WithStore(s)))
+	defer srv.Close()
+	st, err := chattest.Post(srv.Client(), srv.URL, chattest.UserMessage("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Text != "ab" || st.Error == nil || st.Error.Code != chat.CodeUnavailable || st.Terminals != 1 {
+		t.Fatalf("text %q, error %+v", st.Text, st.Error)
+	}
+}
+
+type gated struct {
+	tokens   []string
+	next     chan struct{}
+	canceled chan struct{}
+}
+
+func (g *gated) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
+	return func(yield func(chat.Chunk, error) bool) {
+		for _, tok := range g.tokens {
+			select {
+			case <-ctx.Done():
+				close(g.canceled)
+				yield(chat.Chunk{}, ctx.Err())
+				return
+			case <-g.next:
+			}
+			if !yield(chat.Chunk{Text: tok}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// instances serves two handlers, as two instances behind a load balancer
+// would run, each with its own Store over the same Redis.
+func instances(t *testing.T, p chat.Provider, opts ...chat.Option) (a, b *httptest.Server) {
+	t.Helper()
+	prefix, url := "inst:"+rand.Text()+":", redistest.URL(t)
+	for _, srv := range []**httptest.Server{&a, &b} {
+		s := redisstore.New(redistest.NewClient(t, url), redisstore.Options{Prefix: prefix})
+		t.Cleanup(func() { s.Close() })
+		h := chat.NewHandler(p, append([]chat.Option{chat.WithStore(s)}, opts...)...)
+		mux := http.NewServeMux()
+		mux.Handle("/chat", h)
+		mux.Handle("/chat/stop", h.StopHandler())
+		*srv = httptest.NewServer(mux)
+		t.Cleanup((*srv).Close)
+	}
+	return a, b
+}
+
+// start posts to srv and returns the id of the first delta and the open
+// body.
+func start(t *testing.T, srv *httptest.Server, ctx context.Context) (string, *http.Response) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/chat", strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ev, err := range gosse.Read(resp.Body, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == chat.EventDelta {
+			return ev.LastEventID, resp
+		}
+	}
+	t.Fatal("no delta")
+	return "", nil
+}
+
+// TestResumeOnAnotherInstance: a stream starts on A, its client drops, it
+// resumes on B while A still generates, and the text is exact.
+func TestResumeOnAnotherInstance(t *testing.T) {
+	g := &gated{tokens: []string{"one ", "two ", "three ", "four"}, next: make(chan struct{}), canceled: make(chan struct{})}
+	a, b := instances(t, g, chat.WithDetach(time.Minute))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { g.next <- struct{}{} }()
+	last, resp := start(t, a, ctx)
+	cancel()
+	resp.Body.Close()
+	g.next <- struct{}{} // made while nobody reads
+	rest := make(chan *chattest.Stream, 1)
+	go func() {
+		s, err := chattest.Resume(b.Client(), b.URL+"/chat", last)
+		if err != nil {
+			t.Error(err)
+		}
+		rest <- s
+	}()
+	g.next <- struct{}{}
+	g.next <- struct{}{}
+	s := <-rest
+	if s == nil || "one "+s.Text != "one two three four" || s.Done == nil {
+		t.Fatalf("resumed on B: %+v", s)
+	}
+}
+
+// TestStopOnAnotherInstance: a stop sent to B cancels the generation that
+// runs on A.
+func TestStopOnAnotherInstance(t *testing.T) {
+	g := &gated{tokens: []string{"one ", "two"}, next: make(chan struct{}), canceled: make(chan struct{})}
+	a, b := instances(t, g)
+	go func() { g.next <- struct{}{} }()
+	last, resp := start(t, a, context.Background())
+	defer resp.Body.Close()
+	id, _, _ := strings.Cut(last, ".")
+	stop, err := b.Client().Post(b.URL+"/chat/stop", "application/json", strings.NewReader(`{"stream_id":"`+id+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop.Body.Close()
+	if stop.StatusCode != 204 {
+		t.Fatalf("stop: %d", stop.StatusCode)
+	}
+	select {
+	case <-g.canceled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the generation on A was not cancelled")
+	}
+	s, err := chattest.Read(resp)
+	if err != nil || s.Error == nil || s.Error.Code != chat.CodeCanceled {
+		t.Fatalf("A's client: %v %+v", err, s.Events)
+	}
+}

@@ -14,9 +14,22 @@
 //
 // Flags:
 //
-//	-addr        listen address (default 127.0.0.1:8080)
-//	-mock-delay  the mock model's delay per chunk (default 30ms; 0 for none)
-//	-keepalive   keep-alive comment interval on idle streams (default 15s; 0 for none)
+//	-addr          listen address (default 127.0.0.1:8080)
+//	-mock-delay    the mock model's delay per chunk (default 30ms; 0 for none)
+//	-keepalive     keep-alive comment interval on idle streams (default 15s; 0 for none)
+//	-detach        how long a generation goes on after its client left, so
+//	               that the client can resume (default 0: cancel at once)
+//	-max-response  end each response after this long with a "reconnect"
+//	               event, for clients with a request cap (WeChat: 50s; default 0: off)
+//	-redis         a Redis URL (default $REDIS_URL): keep stream logs in Redis,
+//	               so that several instances can resume and stop each other's
+//	               streams; without it they are kept in memory
+//
+// POST /chat/stop with {"stream_id": "..."} stops a generation, on whichever
+// instance runs it. A client resumes a stream by repeating its request with
+// the last event id it saw (Last-Event-ID header, last_event_id query
+// parameter or body field); GET /chat?stream_id=... follows one, for
+// EventSource.
 //
 // OpenTelemetry is configured from the standard OTEL_* environment variables
 // (go.opentelemetry.io/contrib/exporters/autoexport), and is off when they
@@ -39,12 +52,37 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/openai"
+	"github.com/ssechat/ssechat/chat/redisstore"
 	"github.com/ssechat/ssechat/middleware"
 )
+
+// newStore returns the stream store: Redis when url is set, else memory.
+func newStore(ctx context.Context, url string) (chat.Store, string, func(), error) {
+	if url == "" {
+		return chat.NewMemoryStore(chat.MemoryStoreOptions{}), "memory", func() {}, nil
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("-redis: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, "", nil, fmt.Errorf("redis at %s: %w", opts.Addr, err)
+	}
+	store := redisstore.New(rdb, redisstore.Options{})
+	return store, "redis", func() {
+		store.Close()
+		rdb.Close()
+	}, nil
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,8 +104,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	mockDelay := fs.Duration("mock-delay", 30*time.Millisecond, "the mock model's delay per chunk (0 for none)")
 	keepAlive := fs.Duration("keepalive", middleware.DefaultKeepAliveInterval, "keep-alive comment interval on idle streams (0 for none)")
+	detach := fs.Duration("detach", 0, "how long a generation goes on after its client left, for a resume (0 cancels at once)")
+	maxResponse := fs.Duration("max-response", 0, "end each response after this long with a reconnect event (0 for never; 50s suits WeChat)")
+	redisURL := fs.String("redis", getenv("REDIS_URL"), "Redis URL for the shared stream store (default $REDIS_URL; empty keeps streams in memory)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *detach < 0 || *maxResponse < 0 {
+		return errors.New("-detach and -max-response must not be negative")
 	}
 	if *mockDelay < 0 {
 		return errors.New("-mock-delay must not be negative")
@@ -88,6 +132,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		_ = mp.Shutdown(sctx)
 	}()
 
+	store, storeName, closeStore, err := newStore(ctx, *redisURL)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
 	provider, model, upstream := newProvider(getenv, *mockDelay)
 	mux := http.NewServeMux()
 	var stack []func(http.Handler) http.Handler // outermost first
@@ -104,6 +154,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		return h
 	}
 	options := []chat.Option{
+		chat.WithStore(store), chat.WithDetach(*detach), chat.WithMaxResponse(*maxResponse),
+		// A real service authenticates here and sets req.Owner, so that
+		// only the user who started a stream can resume or stop it.
 		chat.WithPrepare(func(r *http.Request, req *chat.Request) error {
 			if req.Model == "" {
 				req.Model = model
@@ -120,7 +173,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 			log.InfoContext(ctx, "stream end", attrs...)
 		}),
 	}
-	mux.Handle("/chat", wrap(chat.NewHandler(provider, options...)))
+	chatHandler := chat.NewHandler(provider, options...)
+	mux.Handle("/chat", wrap(chatHandler))
+	mux.Handle("/chat/stop", middleware.Recover(log)(chatHandler.StopHandler()))
 	// OpenAI's client libraries, with their base URL set to .../v1, post to
 	// /v1/chat/completions and read the openai mode.
 	mux.Handle("/v1/chat/completions", wrap(chat.NewHandler(provider,
@@ -138,7 +193,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		IdleTimeout:       2 * time.Minute,
 		// No WriteTimeout: streams set a deadline per write instead.
 	}
-	log.Info("listening", "page", "http://"+ln.Addr().String()+"/", "url", "http://"+ln.Addr().String()+"/chat", "model", model, "upstream", upstream)
+	log.Info("listening", "page", "http://"+ln.Addr().String()+"/", "url", "http://"+ln.Addr().String()+"/chat", "model", model, "upstream", upstream, "store", storeName)
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -161,7 +161,8 @@ func TestOpenAIUpstream(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-mock-delay", "-1s"}, {"-nope"}, {"-addr", "256.0.0.1:0"}} {
+	for _, args := range [][]string{{"-mock-delay", "-1s"}, {"-nope"}, {"-addr", "256.0.0.1:0"},
+		{"-detach", "-1s"}, {"-max-response", "-1s"}, {"-redis", "notredis://x"}} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := run(ctx, args, func(string) string { return "" }, &syncBuffer{}, nil)
 		cancel()

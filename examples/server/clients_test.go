@@ -28,6 +28,9 @@ func TestMiniProgramClient(t *testing.T) {
 		"OPENAI_API_KEY":  "sk-example",
 		"OPENAI_BASE_URL": up.URL + "/v1",
 	})
+	// Resumable: generations outlive their clients for a minute, and
+	// responses rotate every 400 ms (50 s in production).
+	resume, resumeLogs, stopResume := start(t, []string{"-mock-delay", "10ms", "-detach", "1m", "-max-response", "400ms"}, nil)
 
 	files, err := filepath.Glob("../miniprogram/test/*.test.js")
 	if err != nil || len(files) == 0 {
@@ -36,7 +39,8 @@ func TestMiniProgramClient(t *testing.T) {
 	touchSources(t, "../miniprogram")
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Env = append(os.Environ(),
-		"SSECHAT_URL="+fast, "SSECHAT_SLOW_URL="+slow, "SSECHAT_UPSTREAM_URL="+upstream, "NO_COLOR=1")
+		"SSECHAT_URL="+fast, "SSECHAT_SLOW_URL="+slow, "SSECHAT_UPSTREAM_URL="+upstream,
+		"SSECHAT_RESUME_URL="+resume, "NO_COLOR=1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -54,6 +58,14 @@ func TestMiniProgramClient(t *testing.T) {
 	}
 	if !strings.Contains(slowLogs.String(), "end=client_gone") {
 		t.Fatalf("the slow server did not see the client leave:\n%s", slowLogs)
+	}
+	// stop() stopped its generation; the detached ones of the exhaustion
+	// test were still running when the server shut down.
+	if err := stopResume(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(resumeLogs.String(), "end=stopped") {
+		t.Fatalf("the resume server did not stop a generation:\n%s", resumeLogs)
 	}
 }
 

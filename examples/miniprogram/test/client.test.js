@@ -186,7 +186,7 @@ test('an error event after the stream started reaches onError with the text so f
   }
 });
 
-test('a response cut at any byte before its terminal event is interrupted, never done', async () => {
+test('a response cut at any byte before its terminal event is interrupted, never done (resume off)', async () => {
   const text = '你好 👋🏽';
   for (const mode of ['delta', 'snapshot', 'openai']) {
     const full = createRequest({ cut: 'whole' });
@@ -194,7 +194,7 @@ test('a response cut at any byte before its terminal event is interrupted, never
     const size = full.tasks[0].body().length;
     for (let n = 0; n < size; n++) {
       const how = n % 2 === 0 ? { endAfter: n } : { breakAfter: n };
-      const got = await chat({ url: URL_FAST, data: user(text), mode, request: createRequest(Object.assign({ r: rng(n) }, how)) });
+      const got = await chat({ url: URL_FAST, data: user(text), mode, resume: false, request: createRequest(Object.assign({ r: rng(n) }, how)) });
       const label = `${mode} cut after ${n} of ${size} bytes (${JSON.stringify(how)})`;
       assert.equal(got.done.length, 0, label);
       assert.equal(got.errors.length, 1, label);
@@ -204,6 +204,36 @@ test('a response cut at any byte before its terminal event is interrupted, never
       assert.ok(text.startsWith(e.text), label);
     }
   }
+});
+
+test('a response cut at any byte resumes after its last event id: the text is exact', async (t) => {
+  const text = '你好 👋🏽 resume';
+  let resumed = 0;
+  for (const mode of ['delta', 'snapshot', 'openai']) {
+    const full = createRequest({ cut: 'whole' });
+    checkComplete(await chat({ url: URL_FAST, data: user(text), mode, request: full }), text, mode);
+    const size = full.tasks[0].body().length;
+    for (let n = 0; n < size; n++) {
+      // Only the first response is cut; the resume reads to the end.
+      const how = n % 2 === 0 ? { endAfter: n } : { breakAfter: n };
+      const request = createRequest({ r: rng(n), requests: [how] });
+      const got = await chat({ url: URL_FAST, data: user(text), mode, request });
+      const label = `${mode} cut after ${n} of ${size} bytes (${JSON.stringify(how)})`;
+      const first = got.events.length > 0 ? got.events[0].id : '';
+      if (request.tasks.length === 1) {
+        // Cut before the first whole event: no id to resume from.
+        assert.equal(first, '', label);
+        assert.equal(got.errors[0].code, 'interrupted', label);
+        continue;
+      }
+      resumed++;
+      checkComplete(got, text, label);
+      assert.equal(got.done[0].resumes, 1, label);
+      assert.equal(request.tasks.length, 2, label);
+    }
+  }
+  t.diagnostic(`${resumed} cut responses resumed`);
+  assert.ok(resumed > 300, `only ${resumed} resumed`);
 });
 
 test('abort() stops at once: listeners removed, no callback afterwards, the server sees the client leave', async () => {

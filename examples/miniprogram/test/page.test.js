@@ -111,8 +111,22 @@ test('errors are shown: before the stream and during it', async () => {
   await ask(page, 'mid-error');
   assert.match(page.data.error, /\(\w+\)$/);
   assert.ok(page.data.messages[1].text.length > 0, 'the text before the error stays');
-  page = openPage(upstream, createRequest({ r: rng(15), endAfter: 200 }));
+  // Cut before the first whole event: nothing to resume from.
+  page = openPage(upstream, createRequest({ r: rng(15), endAfter: 5 }));
   await ask(page, 'a cut answer');
   assert.match(page.data.error, /connection was lost/);
   assert.equal(page.data.messages[1].note, 'Interrupted');
+});
+
+test('a cut answer resumes: the page shows one continuous answer', async () => {
+  const text = '一个被截断的回答，续传后完整显示。'.repeat(4);
+  const request = createRequest({ r: rng(16), requests: [{ endAfter: 300 }, { breakAfter: 200 }] });
+  const page = openPage(env('SSECHAT_URL'), request);
+  await ask(page, text);
+  const renders = page.calls.map((c) => c.d['messages[1].text']).filter((v) => v !== undefined);
+  assert.equal(request.tasks.length, 3, 'two resumes');
+  assert.equal(page.data.error, '');
+  assert.equal(page.data.messages[1].text, text);
+  assert.equal(page.data.messages[1].note || '', '');
+  renders.forEach((r, i) => assert.ok(text.startsWith(r) && (i === 0 || r.startsWith(renders[i - 1])), `render ${i} ${JSON.stringify(r)}`));
 });

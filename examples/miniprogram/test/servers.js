@@ -1,7 +1,8 @@
 'use strict';
 // The example servers the Go test starts for these tests, by environment
 // variable: SSECHAT_URL (the echo mock, no delay), SSECHAT_SLOW_URL (the mock
-// waits between chunks) and SSECHAT_UPSTREAM_URL (a fake OpenAI upstream).
+// waits between chunks), SSECHAT_UPSTREAM_URL (a fake OpenAI upstream) and
+// SSECHAT_RESUME_URL (detaches and rotates responses).
 
 function env(name) {
   const v = process.env[name];

@@ -16,14 +16,20 @@
 //   breakAfter   the connection breaks after this many bytes: fail
 //                ("request:fail interrupted")
 //   endAfter     the response ends cleanly after this many bytes
+//   timeoutMs    the platform's cap: after this long the request fails
+//                ("request:fail timeout"), as WeChat's 60 s limit does
+//   interruptMs  after this long the request fails ("request:fail
+//                interrupted"), as 5 s after the app goes to the background
+//   requests     per-request overrides by request number: [{...}, {...}]
 const http = require('node:http');
 const { rng } = require('./rand');
 
 function createRequest(opts) {
-  const o = Object.assign({ cut: 'random', chunks: true, successData: 'none', headerStatus: true }, opts);
-  if (!o.r) o.r = rng(1);
+  const base = Object.assign({ cut: 'random', chunks: true, successData: 'none', headerStatus: true }, opts);
+  if (!base.r) base.r = rng(1);
   const tasks = [];
   function request(req) {
+    const o = Object.assign({}, base, (base.requests && base.requests[tasks.length]) || {});
     const headerFns = new Set();
     const chunkFns = new Set();
     const state = { aborted: false, ended: false, afterAbort: 0 };
@@ -106,6 +112,22 @@ function createRequest(opts) {
       finish(req.fail, { errMsg: 'request:fail ' + err.message });
     });
     r.end(req.data);
+    // The platform's own cuts, by time.
+    const timers = [];
+    const cutAt = (ms, errMsg) => {
+      if (ms === undefined) return;
+      timers.push(
+        setTimeout(() => {
+          if (state.ended || state.aborted) return;
+          pump(true);
+          r.destroy();
+          finish(req.fail, { errMsg });
+        }, ms),
+      );
+    };
+    cutAt(o.timeoutMs, 'request:fail timeout');
+    cutAt(o.interruptMs, 'request:fail interrupted');
+    r.on('close', () => timers.forEach(clearTimeout));
 
     const task = {
       state,

@@ -14,10 +14,14 @@
 //     url: 'https://api.example.com/chat',
 //     data: { messages: [{ role: 'user', content: '你好' }] },
 //     onText(text) { ... },        // all the text so far
-//     onDone(result) { ... },      // {text, finishReason, usage, streamId, lastEventId}
+//     onDone(result) { ... },      // {text, finishReason, usage, streamId, lastEventId, resumes}
 //     onError(err) { ... },        // err.code, err.message, err.status, err.retryable, err.text
 //   })
 //   task.abort()                   // stops at once; no callback fires afterwards
+//   task.stop()                    // abort, and ask the server to stop the generation
+//
+// A response cut before the answer's end (the 60 s cap, backgrounding, a
+// network drop, a server rotation) is resumed after the last event id.
 'use strict';
 
 // ---------------------------------------------------------------------------
@@ -309,7 +313,11 @@ function callSafely(fn, arg) {
 }
 
 // streamChat POSTs options.data as JSON to options.url and streams the
-// answer. Options:
+// answer. When the response is cut before the answer's end (WeChat's 60 s
+// cap, the app going to the background, a network drop, or the server
+// rotating the response), it resumes on its own: it asks again with the
+// last event id it saw and gets exactly the rest, so onText goes on with
+// one continuous answer. Options:
 //   url      the chat endpoint (required)
 //   data     the request body, {messages: [...], ...} (required)
 //   header   extra request headers (authorization, ...)
@@ -319,11 +327,19 @@ function callSafely(fn, arg) {
 //   timeout  passed to the request function, in milliseconds
 //   request  the request function: wx.request by default; uni.request and
 //            Taro.request work the same way
+//   resume      false turns resuming off (default true)
+//   maxRetries  resumes in a row that may bring nothing new (default 5)
+//   retryDelay  ms before such a resume, doubled each time (default 1000);
+//               a resume after progress or a rotation goes at once
+//   stopURL     where stop() sends the stream id (default url + '/stop')
 //   onText(text)     all the text so far, whenever it changes
 //   onEvent(event)   every event: {type, data, id, json}
+//   onResume(info)   before each resume: {lastEventId, reason, attempt}
 //   onDone(result)   once, at the end of a complete answer
 //   onError(error)   once, with a StreamError, for every other ending
-// It returns a task with abort(). Exactly one of onDone and onError is
+// It returns a task with abort(), which stops at once (the server cancels
+// the generation, unless it detaches), and stop(), which aborts and asks the
+// server to stop the generation too. Exactly one of onDone and onError is
 // called, unless the task is aborted first; after abort() nothing is.
 function streamChat(options) {
   if (!options || typeof options !== 'object') throw new TypeError('streamChat: options must be an object');
@@ -332,51 +348,48 @@ function streamChat(options) {
   if (options.mode !== undefined && MODES.indexOf(options.mode) < 0) {
     throw new TypeError('streamChat: options.mode must be one of ' + MODES.join(', '));
   }
+  ['maxRetries', 'retryDelay'].forEach((k) => {
+    if (options[k] !== undefined && !(typeof options[k] === 'number' && options[k] >= 0)) {
+      throw new TypeError('streamChat: options.' + k + ' must be a number >= 0');
+    }
+  });
   const request = options.request || defaultRequest();
   if (typeof request !== 'function') throw new TypeError('streamChat: no request function (pass options.request)');
+  const resume = options.resume !== false;
+  const maxRetries = options.maxRetries === undefined ? 5 : options.maxRetries;
+  const retryDelay = options.retryDelay === undefined ? 1000 : options.retryDelay;
 
   let finished = false; // a terminal callback ran, or abort()
-  let phase = 'pending'; // 'pending' | 'stream' | 'body'
-  let status = 0;
-  let contentType = '';
-  let received = 0; // bytes delivered by chunk callbacks
-  let held = []; // bytes received while the phase was pending
-  let body = []; // bytes of a non-stream answer
-  let bodySize = 0;
   let text = '';
   let streamId = '';
   let finishReason = '';
   let usage;
-  const decoder = new Utf8Decoder();
-  const parser = new EventStreamParser(onSSE);
-  let task = null;
-
-  function detach() {
-    if (!task) return;
-    if (typeof task.offChunkReceived === 'function') task.offChunkReceived(onChunk);
-    if (typeof task.offHeadersReceived === 'function') task.offHeadersReceived(onHeaders);
-  }
+  let lastEventId = ''; // of the last event with an id, over all attempts
+  let resumes = 0;
+  let idle = 0; // resumes in a row that brought no event
+  let current = null; // the running attempt
+  let timer = null; // a resume waiting for its delay
 
   function done() {
     finished = true;
-    detach();
+    current.detach();
     callSafely(options.onDone, {
       text: text,
       finishReason: finishReason,
       usage: usage,
       streamId: streamId,
-      lastEventId: parser.lastEventId,
+      lastEventId: lastEventId,
+      resumes: resumes,
     });
   }
 
   function fail(code, message, fields) {
     finished = true;
-    detach();
+    if (current) current.detach();
     const err = new StreamError(code, message, fields);
-    err.status = err.status || status;
     err.text = text;
     err.streamId = streamId;
-    err.lastEventId = parser.lastEventId;
+    err.lastEventId = lastEventId;
     callSafely(options.onError, err);
   }
 
@@ -386,211 +399,316 @@ function streamChat(options) {
     callSafely(options.onText, text);
   }
 
-  function onSSE(ev) {
+  // cut decides what to do when an attempt ended without the answer's end:
+  // resume after the last event id, or give up with the error.
+  function cut(code, message, fields, progressed, rotated) {
     if (finished) return;
-    let json;
-    try {
-      json = JSON.parse(ev.data);
-    } catch (e) {
-      json = undefined;
+    current.detach();
+    if (!resume || !lastEventId) {
+      fail(code, message, fields);
+      return;
     }
-    callSafely(options.onEvent, { type: ev.type, data: ev.data, id: ev.id, json: json });
-    if (finished) return; // onEvent aborted
-    const d = json && typeof json === 'object' ? json : {};
-    switch (ev.type) {
-      case 'start':
-        streamId = typeof d.id === 'string' ? d.id : '';
-        break;
-      case 'delta':
-        if (typeof d.text === 'string') setText(text + d.text);
-        break;
-      case 'snapshot':
-        if (typeof d.text === 'string') setText(d.text);
-        break;
-      case 'done':
-        finishReason = d.finish_reason || '';
-        usage = d.usage;
+    idle = progressed || rotated ? 0 : idle + 1;
+    if (idle > maxRetries) {
+      fail(code, message, fields);
+      return;
+    }
+    resumes++;
+    callSafely(options.onResume, { lastEventId: lastEventId, reason: code, attempt: resumes });
+    if (finished) return; // onResume aborted
+    const delay = idle === 0 ? 0 : retryDelay * Math.pow(2, idle - 1);
+    timer = setTimeout(() => {
+      timer = null;
+      if (!finished) attempt(lastEventId);
+    }, delay);
+  }
+
+  // attempt sends one request: the first, or a resume after resumeFrom.
+  function attempt(resumeFrom) {
+    let ended = false; // this attempt is over
+    let phase = 'pending'; // 'pending' | 'stream' | 'body'
+    let status = 0;
+    let contentType = '';
+    let received = 0; // bytes delivered by chunk callbacks
+    let held = []; // bytes received while the phase was pending
+    let body = []; // bytes of a non-stream answer
+    let bodySize = 0;
+    let progressed = false; // an event with an id arrived
+    let rotated = false; // the server said to reconnect
+    const decoder = new Utf8Decoder();
+    const parser = new EventStreamParser(onSSE);
+    let task = null;
+
+    function over() {
+      return finished || ended;
+    }
+
+    function detach() {
+      ended = true;
+      if (!task) return;
+      if (typeof task.offChunkReceived === 'function') task.offChunkReceived(onChunk);
+      if (typeof task.offHeadersReceived === 'function') task.offHeadersReceived(onHeaders);
+    }
+
+    function failWith(code, message, fields) {
+      const f = Object.assign({ status: status }, fields);
+      if (resumeFrom && f.retryable) cut(code, message, f, false, false);
+      else fail(code, message, f);
+    }
+
+    function onSSE(ev) {
+      if (over()) return;
+      let json;
+      try {
+        json = JSON.parse(ev.data);
+      } catch (e) {
+        json = undefined;
+      }
+      if (ev.id && ev.type !== 'reconnect') {
+        lastEventId = ev.id;
+        progressed = true;
+        if (!streamId) streamId = ev.id.split('.')[0];
+      }
+      callSafely(options.onEvent, { type: ev.type, data: ev.data, id: ev.id, json: json });
+      if (over()) return; // onEvent aborted
+      const d = json && typeof json === 'object' ? json : {};
+      switch (ev.type) {
+        case 'start':
+          if (typeof d.id === 'string') streamId = d.id;
+          break;
+        case 'delta':
+          if (typeof d.text === 'string') setText(text + d.text);
+          break;
+        case 'snapshot':
+          if (typeof d.text === 'string') setText(d.text);
+          break;
+        case 'done':
+          finishReason = d.finish_reason || '';
+          usage = d.usage;
+          done();
+          break;
+        case 'error':
+          fail(d.code || 'internal', d.message || 'the stream failed', { retryable: !!d.retryable, status: status });
+          break;
+        case 'reconnect':
+          // The server ends this response on purpose; the rest follows
+          // after the last event id.
+          rotated = true;
+          if (typeof d.last_event_id === 'string' && d.last_event_id) lastEventId = d.last_event_id;
+          break;
+        case 'message':
+          onOpenAIChunk(ev.data, json);
+          break;
+        default:
+      }
+    }
+
+    // onOpenAIChunk handles the unnamed events of mode 'openai'.
+    function onOpenAIChunk(data, json) {
+      if (data === '[DONE]') {
         done();
-        break;
-      case 'error':
-        fail(d.code || 'internal', d.message || 'the stream failed', { retryable: !!d.retryable });
-        break;
-      case 'message':
-        onOpenAIChunk(ev.data, json);
-        break;
-      default:
-    }
-  }
-
-  // onOpenAIChunk handles the unnamed events of mode 'openai'.
-  function onOpenAIChunk(data, json) {
-    if (data === '[DONE]') {
-      done();
-      return;
-    }
-    if (!json || typeof json !== 'object') return;
-    if (json.error) {
-      const e = json.error;
-      fail(e.code || e.type || 'upstream_error', e.message || 'the stream failed', {});
-      return;
-    }
-    if (!streamId && typeof json.id === 'string') streamId = json.id.replace(/^chatcmpl-/, '');
-    if (json.usage) {
-      usage = {
-        input_tokens: json.usage.prompt_tokens,
-        output_tokens: json.usage.completion_tokens,
-        total_tokens: json.usage.total_tokens,
-      };
-    }
-    const choice = json.choices && json.choices[0];
-    if (!choice) return;
-    if (choice.delta && typeof choice.delta.content === 'string') setText(text + choice.delta.content);
-    if (choice.finish_reason) finishReason = choice.finish_reason;
-  }
-
-  // decide picks the phase from what is known of the response.
-  function decide() {
-    if (phase !== 'pending') return;
-    const sse = contentType.toLowerCase().indexOf('text/event-stream') >= 0;
-    if (status && (status < 200 || status > 299)) phase = 'body';
-    else if (sse) phase = 'stream';
-    else if (status || contentType) phase = 'body';
-    else return; // neither status nor headers yet: keep holding
-    const h = held;
-    held = [];
-    h.forEach(feed);
-  }
-
-  function feed(bytes) {
-    if (finished || bytes.length === 0) return;
-    if (phase === 'pending') {
-      held.push(bytes);
-    } else if (phase === 'stream') {
-      parser.push(decoder.decode(bytes, true));
-    } else if (bodySize < MAX_ERROR_BODY) {
-      body.push(bytes);
-      bodySize += bytes.length;
-    }
-  }
-
-  function onHeaders(res) {
-    if (finished || !res) return;
-    if (typeof res.statusCode === 'number') status = res.statusCode;
-    contentType = headerValue(res.header, 'content-type');
-    decide();
-  }
-
-  function onChunk(res) {
-    if (finished || !res) return;
-    const bytes = toBytes(res.data);
-    if (!bytes) return;
-    received += bytes.length;
-    feed(bytes);
-  }
-
-  function end() {
-    if (finished) return;
-    if (phase === 'stream') {
-      // An event that the response ends before its blank line is dropped.
-      parser.push(decoder.decode(null, false));
-      if (!finished) fail('interrupted', 'the response ended before the answer was complete', { retryable: true });
-      return;
-    }
-    endBody();
-  }
-
-  function endBody() {
-    const all = new Uint8Array(bodySize);
-    let off = 0;
-    body.forEach((b) => {
-      all.set(b, off);
-      off += b.length;
-    });
-    let parsed;
-    try {
-      parsed = JSON.parse(new Utf8Decoder().decode(all, false));
-    } catch (e) {
-      parsed = undefined;
-    }
-    endWithJSON(parsed);
-  }
-
-  function endWithJSON(parsed) {
-    const e = parsed && parsed.error;
-    const ok = status >= 200 && status <= 299;
-    if (e && typeof e === 'object' && typeof e.code === 'string') {
-      fail(e.code, typeof e.message === 'string' ? e.message : 'request failed', {
-        retryable: RETRYABLE_STATUS.indexOf(status) >= 0,
-      });
-    } else if (ok) {
-      fail('bad_response', 'the server did not answer with an event stream', {});
-    } else {
-      fail('http_error', 'HTTP ' + status, { retryable: RETRYABLE_STATUS.indexOf(status) >= 0 || status === 502 });
-    }
-  }
-
-  function onSuccess(res) {
-    if (finished) return;
-    res = res || {};
-    if (!status && typeof res.statusCode === 'number') status = res.statusCode;
-    if (!contentType) contentType = headerValue(res.header, 'content-type');
-    if (phase === 'pending') {
-      if (!status) status = 200;
-      decide();
-    }
-    const data = res.data;
-    if (data && typeof data === 'object' && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) {
-      // The platform parsed a JSON answer for us.
-      if (phase === 'body' && bodySize === 0) {
-        endWithJSON(data);
         return;
       }
-    } else {
-      // Some platforms deliver the whole body here, with or without chunks
-      // before: handle only the bytes the chunks did not.
-      const bytes = toBytes(data);
-      if (bytes && bytes.length > received) feed(bytes.subarray(received));
+      if (!json || typeof json !== 'object') return;
+      if (json.error) {
+        const e = json.error;
+        fail(e.code || e.type || 'upstream_error', e.message || 'the stream failed', { status: status });
+        return;
+      }
+      if (!streamId && typeof json.id === 'string') streamId = json.id.replace(/^chatcmpl-/, '');
+      if (json.usage) {
+        usage = {
+          input_tokens: json.usage.prompt_tokens,
+          output_tokens: json.usage.completion_tokens,
+          total_tokens: json.usage.total_tokens,
+        };
+      }
+      const choice = json.choices && json.choices[0];
+      if (!choice) return;
+      if (choice.delta && typeof choice.delta.content === 'string') setText(text + choice.delta.content);
+      if (choice.finish_reason) finishReason = choice.finish_reason;
     }
-    end();
+
+    // decide picks the phase from what is known of the response.
+    function decide() {
+      if (phase !== 'pending') return;
+      const sse = contentType.toLowerCase().indexOf('text/event-stream') >= 0;
+      if (status && (status < 200 || status > 299)) phase = 'body';
+      else if (sse) phase = 'stream';
+      else if (status || contentType) phase = 'body';
+      else return; // neither status nor headers yet: keep holding
+      const h = held;
+      held = [];
+      h.forEach(feed);
+    }
+
+    function feed(bytes) {
+      if (over() || bytes.length === 0) return;
+      if (phase === 'pending') {
+        held.push(bytes);
+      } else if (phase === 'stream') {
+        parser.push(decoder.decode(bytes, true));
+      } else if (bodySize < MAX_ERROR_BODY) {
+        body.push(bytes);
+        bodySize += bytes.length;
+      }
+    }
+
+    function onHeaders(res) {
+      if (over() || !res) return;
+      if (typeof res.statusCode === 'number') status = res.statusCode;
+      contentType = headerValue(res.header, 'content-type');
+      decide();
+    }
+
+    function onChunk(res) {
+      if (over() || !res) return;
+      const bytes = toBytes(res.data);
+      if (!bytes) return;
+      received += bytes.length;
+      feed(bytes);
+    }
+
+    function end() {
+      if (over()) return;
+      if (phase === 'stream') {
+        // An event that the response ends before its blank line is dropped.
+        parser.push(decoder.decode(null, false));
+        if (!over()) {
+          cut('interrupted', 'the response ended before the answer was complete', { retryable: true, status: status }, progressed, rotated);
+        }
+        return;
+      }
+      endBody();
+    }
+
+    function endBody() {
+      const all = new Uint8Array(bodySize);
+      let off = 0;
+      body.forEach((b) => {
+        all.set(b, off);
+        off += b.length;
+      });
+      let parsed;
+      try {
+        parsed = JSON.parse(new Utf8Decoder().decode(all, false));
+      } catch (e) {
+        parsed = undefined;
+      }
+      endWithJSON(parsed);
+    }
+
+    function endWithJSON(parsed) {
+      const e = parsed && parsed.error;
+      const ok = status >= 200 && status <= 299;
+      if (e && typeof e === 'object' && typeof e.code === 'string') {
+        failWith(e.code, typeof e.message === 'string' ? e.message : 'request failed', {
+          retryable: RETRYABLE_STATUS.indexOf(status) >= 0,
+        });
+      } else if (status === 204 && resumeFrom) {
+        fail('interrupted', 'the server has no more events after ' + resumeFrom, { status: status });
+      } else if (ok) {
+        fail('bad_response', 'the server did not answer with an event stream', { status: status });
+      } else {
+        failWith('http_error', 'HTTP ' + status, { retryable: RETRYABLE_STATUS.indexOf(status) >= 0 || status === 502 });
+      }
+    }
+
+    function onSuccess(res) {
+      if (over()) return;
+      res = res || {};
+      if (!status && typeof res.statusCode === 'number') status = res.statusCode;
+      if (!contentType) contentType = headerValue(res.header, 'content-type');
+      if (phase === 'pending') {
+        if (!status) status = 200;
+        decide();
+      }
+      const data = res.data;
+      if (data && typeof data === 'object' && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) {
+        // The platform parsed a JSON answer for us.
+        if (phase === 'body' && bodySize === 0) {
+          endWithJSON(data);
+          return;
+        }
+      } else {
+        // Some platforms deliver the whole body here, with or without chunks
+        // before: handle only the bytes the chunks did not.
+        const bytes = toBytes(data);
+        if (bytes && bytes.length > received) feed(bytes.subarray(received));
+      }
+      end();
+    }
+
+    function onFail(res) {
+      if (over()) return;
+      const msg = String((res && res.errMsg) || 'request failed');
+      let code = 'network';
+      if (/timeout|timed out/i.test(msg)) code = 'timeout';
+      else if (received > 0 || /interrupt/i.test(msg)) code = 'interrupted';
+      if (phase === 'stream') parser.push(decoder.decode(null, false)); // whole events only
+      if (!over()) cut(code, msg, { retryable: true, status: status }, progressed, rotated);
+    }
+
+    const header = Object.assign({}, options.header);
+    if (!headerValue(header, 'content-type')) header['Content-Type'] = 'application/json';
+    if (!headerValue(header, 'accept')) header.Accept = 'text/event-stream';
+    const req = {
+      // A resume names its position in the query and needs no body.
+      url: withQuery(options.url, { mode: options.mode, ascii: options.ascii ? '1' : undefined, last_event_id: resumeFrom }),
+      method: 'POST',
+      header: header,
+      data: resumeFrom ? '{}' : JSON.stringify(options.data),
+      dataType: 'text',
+      responseType: 'arraybuffer',
+      enableChunked: true,
+      success: onSuccess,
+      fail: onFail,
+    };
+    if (options.timeout) req.timeout = options.timeout;
+    current = {
+      detach: detach,
+      abort() {
+        detach();
+        if (task && typeof task.abort === 'function') task.abort();
+      },
+    };
+    task = request(req) || null;
+    if (task && !over()) {
+      if (typeof task.onHeadersReceived === 'function') task.onHeadersReceived(onHeaders);
+      if (typeof task.onChunkReceived === 'function') task.onChunkReceived(onChunk);
+    }
   }
 
-  function onFail(res) {
+  function abort() {
     if (finished) return;
-    const msg = String((res && res.errMsg) || 'request failed');
-    let code = 'network';
-    if (/timeout|timed out/i.test(msg)) code = 'timeout';
-    else if (received > 0 || /interrupt/i.test(msg)) code = 'interrupted';
-    fail(code, msg, { retryable: true });
+    finished = true;
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    if (current) current.abort();
   }
 
-  const url = withQuery(options.url, { mode: options.mode, ascii: options.ascii ? '1' : undefined });
-  const header = Object.assign({}, options.header);
-  if (!headerValue(header, 'content-type')) header['Content-Type'] = 'application/json';
-  if (!headerValue(header, 'accept')) header.Accept = 'text/event-stream';
-  const req = {
-    url: url,
-    method: 'POST',
-    header: header,
-    data: JSON.stringify(options.data),
-    dataType: 'text',
-    responseType: 'arraybuffer',
-    enableChunked: true,
-    success: onSuccess,
-    fail: onFail,
-  };
-  if (options.timeout) req.timeout = options.timeout;
-  task = request(req) || null;
-  if (task && !finished) {
-    if (typeof task.onHeadersReceived === 'function') task.onHeadersReceived(onHeaders);
-    if (typeof task.onChunkReceived === 'function') task.onChunkReceived(onChunk);
-  }
+  attempt(undefined);
 
   return {
-    abort() {
-      if (finished) return;
-      finished = true;
-      detach();
-      if (task && typeof task.abort === 'function') task.abort();
+    abort: abort,
+    // stop aborts and asks the server to stop the generation, which a
+    // server that detaches would otherwise keep going for a while.
+    stop() {
+      const id = streamId || lastEventId.split('.')[0];
+      const wasFinished = finished;
+      abort();
+      if (wasFinished || !id) return;
+      const header = Object.assign({}, options.header, { 'Content-Type': 'application/json' });
+      request({
+        url: options.stopURL || options.url.split('?')[0].replace(/\/$/, '') + '/stop',
+        method: 'POST',
+        header: header,
+        data: JSON.stringify({ stream_id: id }),
+        dataType: 'text',
+        responseType: 'text',
+        success() {},
+        fail() {},
+      });
     },
   };
 }

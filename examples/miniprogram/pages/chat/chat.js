@@ -1,5 +1,7 @@
 // The chat page: streams each answer with streamChat and shows it with the
-// typewriter, which calls setData at most every 50 ms.
+// typewriter, which calls setData at most every 50 ms. streamChat resumes a
+// cut response on its own (the 60 s cap, the app in the background), so the
+// answer goes on as one text.
 const { streamChat } = require('../../utils/ssechat');
 const { createTypewriter } = require('../../utils/typewriter');
 
@@ -75,7 +77,7 @@ Page({
 
   stop() {
     if (!this.task) return;
-    this.task.abort();
+    this.task.stop(); // also stops the generation on the server
     this.typewriter.finish();
     const d = {};
     d['messages[' + (this.data.messages.length - 1) + '].note'] = 'Stopped';

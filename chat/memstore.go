@@ -45,7 +45,7 @@ type memStream struct {
 	info     StreamInfo
 	recs     []Record
 	size     int64
-	changed  chan struct{} // closed and replaced on every append
+	changed  chan struct{} // made by a waiting reader, closed by the next append
 	ended    bool
 	finished *list.Element
 	timer    *time.Timer
@@ -125,7 +125,7 @@ func (m *MemoryStore) Create(ctx context.Context, info *StreamInfo) error {
 	if !m.makeRoom(streamOverhead) {
 		return ErrStoreFull
 	}
-	m.streams[info.ID] = &memStream{info: *info, changed: make(chan struct{})}
+	m.streams[info.ID] = &memStream{info: *info}
 	m.total += streamOverhead
 	return nil
 }
@@ -167,8 +167,10 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 			})
 		}
 	}
-	close(s.changed)
-	s.changed = make(chan struct{})
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return nil
 }
 
@@ -221,6 +223,9 @@ func (m *MemoryStore) read(id string, after int64) ([]Record, <-chan struct{}, e
 	}
 	if s.ended {
 		return nil, nil, nil
+	}
+	if s.changed == nil {
+		s.changed = make(chan struct{})
 	}
 	return nil, s.changed, nil
 }

@@ -136,13 +136,18 @@ func (s *Store) Append(ctx context.Context, id string, recs ...chat.Record) erro
 		return nil
 	}
 	log, meta := s.key(id, "log"), s.key(id, "meta")
-	ttl := s.opts.RunningTTL
+	// Expiries are set with the first record, renewed every
+	// expiryEvery records, and shortened to the TTL by the terminal one.
+	var ttl time.Duration
 	for _, r := range recs {
 		if r.Kind != chat.RecordDone && r.Kind != chat.RecordError && r.Seq >= s.opts.MaxRecords {
 			return chat.ErrStreamTooLarge
 		}
-		if r.Kind == chat.RecordDone || r.Kind == chat.RecordError {
+		switch {
+		case r.Kind == chat.RecordDone || r.Kind == chat.RecordError:
 			ttl = s.opts.TTL
+		case r.Seq%expiryEvery == 0 && ttl == 0:
+			ttl = s.opts.RunningTTL
 		}
 	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -153,8 +158,10 @@ func (s *Store) Append(ctx context.Context, id string, recs ...chat.Record) erro
 			}
 			p.XAdd(ctx, &redis.XAddArgs{Stream: log, ID: "0-" + strconv.FormatInt(r.Seq+1, 10), Values: []any{"r", b}})
 		}
-		p.PExpire(ctx, log, ttl)
-		p.PExpire(ctx, meta, ttl)
+		if ttl != 0 {
+			p.PExpire(ctx, log, ttl)
+			p.PExpire(ctx, meta, ttl)
+		}
 		if ttl == s.opts.TTL {
 			p.HSet(ctx, meta, "done", 1)
 		}
@@ -162,6 +169,10 @@ func (s *Store) Append(ctx context.Context, id string, recs ...chat.Record) erro
 	})
 	return err
 }
+
+// expiryEvery is how often, in records, a running stream's expiry is
+// renewed.
+const expiryEvery = 256
 
 // Info implements chat.Store.
 func (s *Store) Info(ctx context.Context, id string) (*chat.StreamInfo, error) {

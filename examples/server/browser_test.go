@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image/png"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,4 +212,69 @@ func TestBrowserPageErrors(t *testing.T) {
 			screenshot(t, ctx, "error")
 		}
 	}
+}
+
+// TestBrowserEventSource follows a stream with a real EventSource: the page
+// starts a stream with fetch and drops it at once (the server detaches), then
+// follows it by id with GET. The server rotates each response after 300 ms;
+// EventSource reconnects on its own with Last-Event-ID, and after the done
+// event the server's 204 makes it stop reconnecting.
+func TestBrowserEventSource(t *testing.T) {
+	ctx := browser(t)
+	chatURL, _, _ := start(t, []string{"-mock-delay", "10ms", "-detach", "1m", "-max-response", "300ms"}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(chatURL, "chat"))); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Repeat("EventSource 续传 👋🏽 ", 20)
+	script := `(() => {
+  const s = window.es_ = { opens: 0, text: '', ids: [], reconnects: 0, done: false, closed: false, err: '' };
+  const ctl = new AbortController();
+  fetch('/chat', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: ` + jsString(text) + ` }] }), signal: ctl.signal })
+    .then(async (res) => {
+      const { value } = await res.body.getReader().read();
+      const m = /id: ([A-Z2-7]{26})\.0/.exec(new TextDecoder().decode(value));
+      ctl.abort();
+      const es = new EventSource('/chat?stream_id=' + m[1]);
+      es.onopen = () => s.opens++;
+      const id = (e) => s.ids.push(e.lastEventId);
+      es.addEventListener('start', id);
+      es.addEventListener('delta', (e) => { id(e); s.text += JSON.parse(e.data).text; });
+      es.addEventListener('reconnect', () => s.reconnects++);
+      es.addEventListener('done', (e) => { id(e); s.done = true; });
+      es.onerror = () => { if (es.readyState === EventSource.CLOSED) s.closed = true; };
+    })
+    .catch((e) => { s.err = String(e); });
+})()`
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](script)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, `window.es_.closed || window.es_.err !== ''`)
+	type result struct {
+		Opens, Reconnects int
+		Text, Err         string
+		IDs               []string
+		Done, Closed      bool
+	}
+	r, err := chromedp.Run(ctx, chromedp.Evaluate[result](`({Opens: es_.opens, Reconnects: es_.reconnects, Text: es_.text, Err: es_.err, IDs: es_.ids, Done: es_.done, Closed: es_.closed})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Err != "" || !r.Done || r.Text != text {
+		t.Fatalf("EventSource: error %q, done %v, text %q", r.Err, r.Done, r.Text)
+	}
+	if r.Reconnects < 2 || r.Opens != r.Reconnects+1 {
+		t.Fatalf("%d rotations, %d opens", r.Reconnects, r.Opens)
+	}
+	for i, id := range r.IDs {
+		if !strings.HasSuffix(id, "."+strconv.Itoa(i)) {
+			t.Fatalf("event %d has id %q: events were lost or repeated", i, id)
+		}
+	}
+}
+
+// jsString is s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

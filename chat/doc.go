@@ -6,6 +6,14 @@
 // moment the client goes away, and reports each stream's [Result] to a finish
 // hook.
 //
+// Streams are resumable: a producer appends each stream's progress to a log
+// in a [Store] ([MemoryStore] by default; the redisstore subpackage shares it
+// between instances), and every connection follows the log from a position,
+// so a client that lost its connection gets exactly the rest by sending the
+// last event id it saw. [WithDetach] keeps a generation going after its
+// client left, [WithMaxResponse] rotates responses under a client's request
+// cap, and [Handler.Stop] stops a generation from any instance.
+//
 // The provider is the only part that knows a vendor (see the openai
 // subpackage), the encoder the only part that knows a wire format, and the
 // sse package the only part that writes to the connection. The chattest

@@ -81,6 +81,11 @@ type Result struct {
 // unless [WithDetach] keeps the generation going for a grace period.
 // [Handler.Stop] and [Handler.StopHandler] stop a generation explicitly.
 //
+// The provider runs in a goroutine of its own. If it panics, the stream ends
+// with an internal error, and the panic is raised again on the request's
+// goroutine when it still waits for the stream (so that recovery middleware
+// sees it); a detached stream reports it in [Result].Err.
+//
 // Query parameters: mode (delta, snapshot or openai, where allowed) and ascii
 // (1/true for ASCII-safe JSON). A resume keeps the stream's mode.
 type Handler struct {

@@ -138,22 +138,27 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 	if s == nil {
 		return ErrStreamNotFound
 	}
-	for _, r := range recs {
-		if s.ended {
+	// Check the whole batch first: it goes in entirely or not at all.
+	var grow int64
+	for i, r := range recs {
+		if s.ended || i > 0 && recs[i-1].terminal() {
 			return fmt.Errorf("chat: stream %q has ended", id)
 		}
-		if r.Seq != int64(len(s.recs)) {
-			return fmt.Errorf("chat: stream %q: record %d appended at %d", id, r.Seq, len(s.recs))
+		if r.Seq != int64(len(s.recs)+i) {
+			return fmt.Errorf("chat: stream %q: record %d appended at %d", id, r.Seq, len(s.recs)+i)
 		}
-		n := r.size()
 		if !r.terminal() {
-			if s.size+n > m.opts.MaxStreamBytes {
-				return ErrStreamTooLarge
-			}
-			if !m.makeRoom(n) {
-				return ErrStoreFull
-			}
+			grow += r.size()
 		}
+	}
+	if s.size+grow > m.opts.MaxStreamBytes {
+		return ErrStreamTooLarge
+	}
+	if !m.makeRoom(grow) {
+		return ErrStoreFull
+	}
+	for _, r := range recs {
+		n := r.size()
 		s.recs = append(s.recs, r)
 		s.size += n
 		m.total += n

@@ -120,3 +120,23 @@ func TestMemoryStoreTotalLimit(t *testing.T) {
 		t.Fatalf("a full store: %d %+v", s.Status, s.Error)
 	}
 }
+
+// TestMemoryStoreBatchAtomic: a batch that does not fit goes in not at all,
+// so the producer's terminal record still follows the last one logged.
+func TestMemoryStoreBatchAtomic(t *testing.T) {
+	ctx := context.Background()
+	m := chat.NewMemoryStore(chat.MemoryStoreOptions{MaxStreamBytes: 200})
+	if err := m.Create(ctx, &chat.StreamInfo{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Append(ctx, "s", chat.Record{Seq: 0, Kind: chat.RecordStart}, chat.Record{Seq: 1, Kind: chat.RecordText, Text: strings.Repeat("x", 150)})
+	if !errors.Is(err, chat.ErrStreamTooLarge) {
+		t.Fatalf("Append: %v", err)
+	}
+	if err := m.Append(ctx, "s", chat.Record{Seq: 0, Kind: chat.RecordError, Code: chat.CodeUnavailable}); err != nil {
+		t.Fatalf("the terminal record after a refused batch: %v", err)
+	}
+	if recs, _ := m.Read(ctx, "s", -1, 0); len(recs) != 1 || recs[0].Kind != chat.RecordError {
+		t.Fatalf("log %+v", recs)
+	}
+}

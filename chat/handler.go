@@ -340,7 +340,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 		var cancelRead context.CancelFunc
 		readCtx, cancelRead = context.WithCancel(context.WithoutCancel(r.Context()))
 		defer cancelRead()
-		go func() { <-p.done; cancelRead() }()
+		p.ended = cancelRead // reading stops, at the latest, when the producer has
 	} else {
 		p.watchLease(h.grace)
 	}

@@ -29,6 +29,20 @@ func post(t *testing.T, srv *httptest.Server, query string, body any) *chattest.
 	return s
 }
 
+// send does req with c and reads the answer.
+func send(t *testing.T, c *http.Client, req *http.Request) *chattest.Stream {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := chattest.Read(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 var idPattern = regexp.MustCompile(`^([A-Z2-7]{26})\.(\d+)$`)
 
 // checkIDs asserts every event has an id "<stream>.<n>" with n = 0, 1, 2...
@@ -236,15 +250,7 @@ func TestPrepareHook(t *testing.T) {
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := chattest.Read(resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return send(t, srv.Client(), req)
 	}
 	if s := do(""); s.Status != 401 || s.Error.Code != chat.CodeUnauthenticated || s.Error.Message != "sign in first" {
 		t.Fatalf("unauthenticated: %d %+v", s.Status, s.Error)

@@ -81,6 +81,30 @@ func seqOf(t *testing.T, id string) int {
 // client can name it, by turn.
 func resumeAt(t *testing.T, srv *httptest.Server, query, lastID string, way int) *chattest.Stream {
 	t.Helper()
+	return send(t, srv.Client(), resumeRequest(srv, query, lastID, way))
+}
+
+// resumeLater sends the resume in a goroutine, for a test that must go on
+// producing tokens while it waits; nil on failure (reported).
+func resumeLater(t *testing.T, srv *httptest.Server, query, lastID string, way int) <-chan *chattest.Stream {
+	c := make(chan *chattest.Stream, 1)
+	req := resumeRequest(srv, query, lastID, way)
+	go func() {
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			var s *chattest.Stream
+			if s, err = chattest.Read(resp); err == nil {
+				c <- s
+				return
+			}
+		}
+		t.Error(err)
+		c <- nil
+	}()
+	return c
+}
+
+func resumeRequest(srv *httptest.Server, query, lastID string, way int) *http.Request {
 	var req *http.Request
 	switch way % 3 {
 	case 0:
@@ -97,15 +121,7 @@ func resumeAt(t *testing.T, srv *httptest.Server, query, lastID string, way int)
 		req, _ = http.NewRequest("POST", srv.URL+query, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := chattest.Read(resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return req
 }
 
 var resumeModes = []struct {
@@ -244,12 +260,14 @@ func testResumeWhileRunning(t *testing.T, newStore func() chat.Store) {
 					g.next <- struct{}{} // made while nobody reads
 					released++
 				}
-				rest := make(chan *chattest.Stream, 1)
-				go func() { rest <- resumeAt(t, srv, m.query, seen[k].ID, k) }()
+				rest := resumeLater(t, srv, m.query, seen[k].ID, k)
 				for ; released < len(resumeTokens); released++ {
 					g.next <- struct{}{} // live, while the resumed request follows
 				}
 				s := <-rest
+				if s == nil {
+					t.FailNow()
+				}
 				if s.Status != 200 || s.Terminals != 1 || s.Done == nil {
 					t.Fatalf("resumed: status %d, %d terminals, error %+v", s.Status, s.Terminals, s.Error)
 				}
@@ -338,12 +356,11 @@ func TestResumeKeepsDetachedGeneration(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	rest := make(chan *chattest.Stream, 1)
-	go func() { rest <- resumeAt(t, srv, "", start.ID+".0", 0) }()
+	rest := resumeLater(t, srv, "", start.ID+".0", 0)
 	for range len(resumeTokens) - 1 {
 		g.next <- struct{}{}
 	}
-	if s := <-rest; s.Text != resumeText || s.Done == nil {
+	if s := <-rest; s == nil || s.Text != resumeText || s.Done == nil {
 		t.Fatalf("resumed text %q, done %+v, error %+v", s.Text, s.Done, s.Error)
 	}
 }

@@ -62,15 +62,7 @@ func stopReq(t *testing.T, srv *httptest.Server, user, body string) *chattest.St
 	if user != "" {
 		req.Header.Set("X-User", user)
 	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := chattest.Read(resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return send(t, srv.Client(), req)
 }
 
 // TestStop: a stop request cancels the generation whatever the policy; the
@@ -191,15 +183,7 @@ func TestResumeOwner(t *testing.T) {
 	resume := func(user string) *chattest.Stream {
 		req, _ := http.NewRequest("GET", srv.URL+"/chat?stream_id="+id, nil)
 		req.Header.Set("X-User", user)
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := chattest.Read(resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return send(t, srv.Client(), req)
 	}
 	if s := resume("bob"); s.Status != 403 || s.Error.Code != chat.CodePermissionDenied {
 		t.Fatalf("resume by another owner: %d %+v", s.Status, s.Error)

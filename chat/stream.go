@@ -40,13 +40,14 @@ type producer struct {
 	cancel  context.CancelCauseFunc
 	unwatch func()
 	done    chan struct{}
+	ended   func() // if set, called once the terminal record is logged (or failed to be)
 	seq     int64
 
 	panicked *providerPanic
 
 	leaseMu    sync.Mutex
 	leaseTimer *time.Timer // while the producer checks for readers
-	ended      bool
+	leaseOver  bool
 }
 
 // newProducer registers the stream's stop watch. The caller then runs
@@ -195,6 +196,9 @@ func (p *producer) run() {
 	if err != nil && res.Err == nil {
 		res.End, res.Err = EndInternal, &Error{Code: CodeInternal, Err: err}
 	}
+	if p.ended != nil {
+		p.ended()
+	}
 
 	res.Text = text.String()
 	res.Events = int(p.seq)
@@ -238,7 +242,7 @@ func (p *producer) rethrow() {
 func (p *producer) watchLease(lease time.Duration) {
 	p.leaseMu.Lock()
 	defer p.leaseMu.Unlock()
-	if p.ended || p.leaseTimer != nil {
+	if p.leaseOver || p.leaseTimer != nil {
 		return
 	}
 	every := max(lease/4, time.Millisecond)
@@ -253,7 +257,7 @@ func (p *producer) watchLease(lease time.Duration) {
 		}
 		p.leaseMu.Lock()
 		defer p.leaseMu.Unlock()
-		if !p.ended {
+		if !p.leaseOver {
 			p.leaseTimer.Reset(every)
 		}
 	}
@@ -263,7 +267,7 @@ func (p *producer) watchLease(lease time.Duration) {
 func (p *producer) stopLease() {
 	p.leaseMu.Lock()
 	defer p.leaseMu.Unlock()
-	p.ended = true
+	p.leaseOver = true
 	if p.leaseTimer != nil {
 		p.leaseTimer.Stop()
 	}

@@ -337,6 +337,10 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 		// generation with the request's cause; this connection reads on to
 		// the terminal record, and to the producer's end at most.
 		stopCancel = context.AfterFunc(r.Context(), func() { p.cancel(context.Cause(r.Context())) })
+		// Unregistered on every return: net/http cancels the request's
+		// context after ServeHTTP, and AfterFunc would then start a
+		// goroutine per stream for nothing.
+		defer stopCancel()
 		var cancelRead context.CancelFunc
 		readCtx, cancelRead = context.WithCancel(context.WithoutCancel(r.Context()))
 		defer cancelRead()

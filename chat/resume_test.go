@@ -39,31 +39,12 @@ var resumeTokens = []string{"Hel", "lo, ", "wor", "ld. ", "你好", "👍🏽", 
 
 const resumeText = "Hello, world. 你好👍🏽!"
 
-// gated is a provider that yields each token only when the test sends on
-// next, so a test knows exactly how far the generation is.
-type gated struct {
-	next     chan struct{}
-	canceled chan struct{}
-}
-
-func newGated() *gated { return &gated{next: make(chan struct{}), canceled: make(chan struct{})} }
-
-func (g *gated) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
-	return func(yield func(chat.Chunk, error) bool) {
-		for _, tok := range resumeTokens {
-			select {
-			case <-ctx.Done():
-				close(g.canceled)
-				yield(chat.Chunk{}, ctx.Err())
-				return
-			case <-g.next:
-			}
-			if !yield(chat.Chunk{Text: tok}, nil) {
-				return
-			}
-		}
-		yield(chat.Chunk{FinishReason: "stop", Usage: &chat.Usage{InputTokens: 1, OutputTokens: 7, TotalTokens: 8}}, nil)
-	}
+// stepped returns a provider of resumeTokens that yields each token only
+// when the test sends on next, so a test knows exactly how far the
+// generation is.
+func stepped() (*chattest.Provider, chan<- struct{}) {
+	next := make(chan struct{})
+	return &chattest.Provider{Tokens: resumeTokens, Step: next, Usage: &chat.Usage{InputTokens: 1, OutputTokens: 7, TotalTokens: 8}}, next
 }
 
 // seqOf returns n of an event id "<stream>.<n>".
@@ -227,42 +208,42 @@ func testResumeWhileRunning(t *testing.T, newStore func() chat.Store) {
 	for _, m := range resumeModes {
 		for k := 0; k <= len(resumeTokens); k++ { // event k: start, then the tokens
 			t.Run(fmt.Sprintf("%s/after-%d", m.mode, k), func(t *testing.T) {
-				g := newGated()
+				g, next := stepped()
 				srv := httptest.NewServer(chat.NewHandler(g, chat.WithDetach(time.Minute), chat.WithStore(newStore())))
 				defer srv.Close()
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+m.query, strings.NewReader(m.body))
 				req.Header.Set("Content-Type", "application/json")
-				go func() { g.next <- struct{}{} }() // the first token: events 0 (start) and 1, with the headers
+				go func() { next <- struct{}{} }() // the first token: events 0 (start) and 1, with the headers
 				resp, err := srv.Client().Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
 				released := 1
 				var seen []chattest.Event
-				next, stop := iter.Pull2(gosse.Read(resp.Body, nil))
+				nextEvent, stopEvents := iter.Pull2(gosse.Read(resp.Body, nil))
 				for len(seen) <= k {
-					ev, err, ok := next()
+					ev, err, ok := nextEvent()
 					if !ok || err != nil {
 						t.Fatalf("stream ended after %d events: %v", len(seen), err)
 					}
 					seen = append(seen, chattest.Event{ID: ev.LastEventID, Name: ev.Type, Data: ev.Data})
 					if len(seen) <= k && seqOf(t, ev.LastEventID) == released {
-						g.next <- struct{}{}
+						next <- struct{}{}
 						released++
 					}
 				}
-				stop()
+				stopEvents()
 				cancel() // the client leaves after event k
 				resp.Body.Close()
 				if released < len(resumeTokens) {
-					g.next <- struct{}{} // made while nobody reads
+					next <- struct{}{} // made while nobody reads
 					released++
 				}
 				rest := resumeLater(t, srv, m.query, seen[k].ID, k)
 				for ; released < len(resumeTokens); released++ {
-					g.next <- struct{}{} // live, while the resumed request follows
+					next <- struct{}{} // live, while the resumed request follows
 				}
 				s := <-rest
 				if s == nil {
@@ -333,13 +314,13 @@ func TestDetachGrace(t *testing.T) {
 // TestResumeKeepsDetachedGeneration: the client that started the stream
 // leaves at once; a resume within the grace follows it to the end.
 func TestResumeKeepsDetachedGeneration(t *testing.T) {
-	g := newGated()
+	g, next := stepped()
 	srv := httptest.NewServer(chat.NewHandler(g, chat.WithDetach(time.Minute)))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
 	req.Header.Set("Content-Type", "application/json")
-	go func() { g.next <- struct{}{} }()
+	go func() { next <- struct{}{} }()
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +339,7 @@ func TestResumeKeepsDetachedGeneration(t *testing.T) {
 	resp.Body.Close()
 	rest := resumeLater(t, srv, "", start.ID+".0", 0)
 	for range len(resumeTokens) - 1 {
-		g.next <- struct{}{}
+		next <- struct{}{}
 	}
 	if s := <-rest; s == nil || s.Text != resumeText || s.Done == nil {
 		t.Fatalf("resumed text %q, done %+v, error %+v", s.Text, s.Done, s.Error)

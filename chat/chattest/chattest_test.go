@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
 	"net/http"
 	"strings"
 	"testing"
@@ -60,6 +61,7 @@ func TestProviderCancellation(t *testing.T) {
 	for _, p := range []*chattest.Provider{
 		{Tokens: []string{"a", "b"}, Delay: time.Hour},
 		{Tokens: []string{"a"}, Block: true},
+		{Tokens: []string{"a"}, Step: make(chan struct{})}, // never released
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan []item)
@@ -110,5 +112,25 @@ func TestReadEvents(t *testing.T) {
 	}
 	if evs[0] != (chattest.Event{ID: "s.0", Name: "delta", Data: "a\nb"}) || evs[1] != (chattest.Event{ID: "s.0", Data: "c"}) {
 		t.Fatalf("%+v", evs)
+	}
+}
+
+// TestProviderStep: each token waits for a receive from Step.
+func TestProviderStep(t *testing.T) {
+	step := make(chan struct{})
+	p := &chattest.Provider{Tokens: []string{"a", "b"}, Step: step}
+	next, stop := iter.Pull2(p.Stream(context.Background(), chattest.UserMessage("hi")))
+	defer stop()
+	for _, want := range []string{"a", "b"} {
+		released := make(chan struct{})
+		go func() { step <- struct{}{}; close(released) }()
+		c, err, ok := next()
+		<-released // the token came after the send, not before
+		if !ok || err != nil || c.Text != want {
+			t.Fatalf("got %+v %v %v, want %q", c, err, ok, want)
+		}
+	}
+	if c, _, ok := next(); !ok || c.FinishReason != "stop" {
+		t.Fatalf("finish: %+v", c)
 	}
 }

@@ -29,6 +29,10 @@ type Provider struct {
 	// closed (or the context is cancelled): a silent upstream, as a
 	// reasoning model before its first token.
 	Wait <-chan struct{}
+	// Step, if set, makes each token wait for a receive from it (or for the
+	// context's end), so a test releases tokens one at a time and knows
+	// exactly how far the stream is.
+	Step <-chan struct{}
 	// Block makes the stream wait, after its tokens, until its context is
 	// cancelled, then yield the context's error.
 	Block bool
@@ -76,6 +80,14 @@ func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 			if p.Err != nil && i == p.ErrAt {
 				yield(chat.Chunk{}, p.Err)
 				return
+			}
+			if p.Step != nil {
+				select {
+				case <-ctx.Done():
+					yield(chat.Chunk{}, ctx.Err())
+					return
+				case <-p.Step:
+				}
 			}
 			if p.Delay > 0 {
 				t := time.NewTimer(p.Delay)

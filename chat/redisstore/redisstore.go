@@ -262,14 +262,14 @@ func (s *Store) Attached(ctx context.Context, id string) (bool, error) {
 // Stop implements chat.Store.
 func (s *Store) Stop(ctx context.Context, id string) error {
 	meta := s.key(id, "meta")
-	done, err := s.rdb.HMGet(ctx, meta, "mode", "done").Result()
+	v, err := s.rdb.HMGet(ctx, meta, "mode", "done").Result()
 	if err != nil {
 		return err
 	}
-	if done[0] == nil {
+	if v[0] == nil { // every stream has a mode
 		return chat.ErrStreamNotFound
 	}
-	if done[1] != nil {
+	if v[1] != nil {
 		return nil // finished
 	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -298,7 +298,7 @@ func (s *Store) WatchStop(ctx context.Context, id string, f func()) (func(), err
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		delete(ws, w)
-		if len(ws) == 0 && s.watchers[id] != nil && len(s.watchers[id]) == 0 {
+		if len(s.watchers[id]) == 0 {
 			delete(s.watchers, id)
 		}
 	}

@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"crypto/rand"
-	"iter"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,29 +78,6 @@ func TestMaxRecords(t *testing.T) {
 	}
 }
 
-type gated struct {
-	tokens   []string
-	next     chan struct{}
-	canceled chan struct{}
-}
-
-func (g *gated) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
-	return func(yield func(chat.Chunk, error) bool) {
-		for _, tok := range g.tokens {
-			select {
-			case <-ctx.Done():
-				close(g.canceled)
-				yield(chat.Chunk{}, ctx.Err())
-				return
-			case <-g.next:
-			}
-			if !yield(chat.Chunk{Text: tok}, nil) {
-				return
-			}
-		}
-	}
-}
-
 // instances serves two handlers, as two instances behind a load balancer
 // would run, each with its own Store over the same Redis.
 func instances(t *testing.T, p chat.Provider, opts ...chat.Option) (a, b *httptest.Server) {
@@ -145,14 +121,15 @@ func start(t *testing.T, srv *httptest.Server, ctx context.Context) (string, *ht
 // TestResumeOnAnotherInstance: a stream starts on A, its client drops, it
 // resumes on B while A still generates, and the text is exact.
 func TestResumeOnAnotherInstance(t *testing.T) {
-	g := &gated{tokens: []string{"one ", "two ", "three ", "four"}, next: make(chan struct{}), canceled: make(chan struct{})}
+	next := make(chan struct{})
+	g := &chattest.Provider{Tokens: []string{"one ", "two ", "three ", "four"}, Step: next}
 	a, b := instances(t, g, chat.WithDetach(time.Minute))
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { g.next <- struct{}{} }()
+	go func() { next <- struct{}{} }()
 	last, resp := start(t, a, ctx)
 	cancel()
 	resp.Body.Close()
-	g.next <- struct{}{} // made while nobody reads
+	next <- struct{}{} // made while nobody reads
 	rest := make(chan *chattest.Stream, 1)
 	go func() {
 		s, err := chattest.Resume(b.Client(), b.URL+"/chat", last)
@@ -161,8 +138,8 @@ func TestResumeOnAnotherInstance(t *testing.T) {
 		}
 		rest <- s
 	}()
-	g.next <- struct{}{}
-	g.next <- struct{}{}
+	next <- struct{}{}
+	next <- struct{}{}
 	s := <-rest
 	if s == nil || "one "+s.Text != "one two three four" || s.Done == nil {
 		t.Fatalf("resumed on B: %+v", s)
@@ -172,9 +149,10 @@ func TestResumeOnAnotherInstance(t *testing.T) {
 // TestStopOnAnotherInstance: a stop sent to B cancels the generation that
 // runs on A.
 func TestStopOnAnotherInstance(t *testing.T) {
-	g := &gated{tokens: []string{"one ", "two"}, next: make(chan struct{}), canceled: make(chan struct{})}
+	next := make(chan struct{})
+	g := &chattest.Provider{Tokens: []string{"one ", "two"}, Step: next}
 	a, b := instances(t, g)
-	go func() { g.next <- struct{}{} }()
+	go func() { next <- struct{}{} }()
 	last, resp := start(t, a, context.Background())
 	defer resp.Body.Close()
 	id, _, _ := strings.Cut(last, ".")
@@ -187,7 +165,7 @@ func TestStopOnAnotherInstance(t *testing.T) {
 		t.Fatalf("stop: %d", stop.StatusCode)
 	}
 	select {
-	case <-g.canceled:
+	case <-g.Canceled():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the generation on A was not cancelled")
 	}

@@ -176,9 +176,11 @@ func TestIdleStreamsShareOneGoroutine(t *testing.T) {
 	}
 	bare := count(func(h http.Handler) http.Handler { return h })
 	kept := count(middleware.KeepAlive(time.Hour))
-	// One more for the scheduler; one of slack for goroutines of earlier
-	// tests still finishing. A goroutine per stream would be 1000 more.
-	if kept > bare+2 {
+	// One more for the scheduler, plus slack: goroutines of earlier tests
+	// (servers closing their connections) may still end or start while
+	// these are counted, which moved the counts by up to 4 in full -race
+	// runs. A goroutine per stream would be 1000 more.
+	if kept > bare+10 {
 		t.Fatalf("%d idle streams: %d goroutines without keep-alive, %d with; want at most the scheduler's more", streams, bare, kept)
 	}
 }

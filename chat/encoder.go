@@ -28,6 +28,12 @@ const (
 
 func (m Mode) valid() bool { return m == ModeDelta || m == ModeSnapshot || m == ModeOpenAI }
 
+// followsReconnect reports whether the clients of m follow a "reconnect"
+// event by resuming. OpenAI's client libraries do not: they would read it
+// as a chunk and end early without an error, so openai-mode streams are
+// never rotated.
+func (m Mode) followsReconnect() bool { return m != ModeOpenAI }
+
 // Event names of the delta and snapshot modes.
 const (
 	EventStart    = "start"

@@ -21,7 +21,8 @@ const (
 	CodeUnsupportedMediaType Code = "unsupported_media_type" // 415
 	CodeInvalidRequest       Code = "invalid_request"        // 422: well-formed but invalid
 	CodeRateLimited          Code = "rate_limited"           // 429, retryable
-	CodeCanceled             Code = "canceled"               // 499: the client went away
+	CodeCanceled             Code = "canceled"               // 499: the client went away, or the stream was stopped
+	CodeClientGone           Code = "client_gone"            // 499: the generation was cancelled because its client disconnected (what a resume then gets)
 	CodeInternal             Code = "internal"               // 500
 	CodeUpstreamError        Code = "upstream_error"         // 502: the provider failed or refused us
 	CodeTruncated            Code = "truncated"              // 502, retryable: the answer was cut off
@@ -47,6 +48,7 @@ var codes = map[Code]codeInfo{
 	CodeInvalidRequest:       {http.StatusUnprocessableEntity, false, "the request is invalid"},
 	CodeRateLimited:          {http.StatusTooManyRequests, true, "too many requests, try again later"},
 	CodeCanceled:             {499, false, "the request was canceled"},
+	CodeClientGone:           {499, false, "the answer was canceled because its client disconnected, start a new one"},
 	CodeInternal:             {http.StatusInternalServerError, false, "internal error"},
 	CodeUpstreamError:        {http.StatusBadGateway, false, "the model provider failed"},
 	CodeTruncated:            {http.StatusBadGateway, true, "the model's answer was cut off"},

@@ -29,6 +29,7 @@ const (
 	EndTimeout       EndReason = "timeout"        // the request's deadline passed
 	EndStopped       EndReason = "stopped"        // Stop was called for the stream
 	EndInternal      EndReason = "internal"       // the stream store failed
+	EndShutdown      EndReason = "shutdown"       // Handler.Shutdown ended it
 )
 
 // Result describes a finished stream, for the finish hook.
@@ -100,6 +101,7 @@ type Handler struct {
 	store        Store
 	grace        time.Duration
 	maxResponse  time.Duration
+	producers    producers
 }
 
 // NewHandler returns a Handler streaming from p. It panics if p is nil.
@@ -316,6 +318,10 @@ func WriteError(w http.ResponseWriter, e *Error) error {
 // start begins a new stream: a producer fills its log while this
 // connection follows it.
 func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mode Mode, ascii bool) {
+	if h.producers.isClosing() {
+		_ = WriteError(w, NewError(CodeUnavailable, shutdownMessage))
+		return
+	}
 	started := time.Now()
 	info := &StreamInfo{
 		ID: rand.Text(), Owner: req.Owner, Mode: mode, Model: req.Model, Created: started.Unix(),
@@ -328,6 +334,15 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 	p, err := h.newProducer(r, req, info, started)
 	if err != nil {
 		_ = WriteError(w, storeError(err))
+		return
+	}
+	if !h.producers.add(p) { // Shutdown began since the check above
+		p.unwatch()
+		p.cancel(errShutdown)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
+		_ = h.store.Append(ctx, info.ID, Record{Kind: RecordError, Code: CodeUnavailable, Message: shutdownMessage})
+		cancel()
+		_ = WriteError(w, NewError(CodeUnavailable, shutdownMessage))
 		return
 	}
 	readCtx := r.Context()

@@ -260,6 +260,17 @@ func (m *MemoryStore) Attached(ctx context.Context, id string) (bool, error) {
 	return time.Now().Before(s.lease), nil
 }
 
+// Alive implements [Store]: a memory store's producers run in its own
+// process, so a known stream is alive.
+func (m *MemoryStore) Alive(ctx context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.streams[id] == nil {
+		return false, ErrStreamNotFound
+	}
+	return true, nil
+}
+
 // Stop implements [Store].
 func (m *MemoryStore) Stop(ctx context.Context, id string) error {
 	m.mu.Lock()

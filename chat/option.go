@@ -118,7 +118,9 @@ const RotationGrace = 30 * time.Second
 // WithMaxResponse makes every response end after at most d, between events,
 // with a "reconnect" event ([ReconnectData]) that carries the last event id;
 // the client resumes with it at once and nothing is lost. Use it for
-// clients with a hard request limit: 50 s suits WeChat's 60 s. The
+// clients with a hard request limit: 50 s suits WeChat's 60 s. Streams in
+// [ModeOpenAI] are never rotated: OpenAI's client libraries cannot follow a
+// reconnect event (they would end early, without an error). The
 // generation is not cancelled by a rotation: it waits up to the detach
 // grace, or [RotationGrace], for the client's resume. Default 0: no
 // rotation. It panics if d < 0.

@@ -270,44 +270,58 @@ func testResumeWhileRunning(t *testing.T, newStore func() chat.Store) {
 }
 
 // TestDetachGrace: with WithDetach the generation survives its client; when
-// nobody comes back within the grace it is cancelled.
+// nobody comes back within the grace it is cancelled. Under the default
+// policy the client leaving cancels it at once. Either way, a resume then
+// gets a terminal error that names the cause (code client_gone), not a
+// bare "canceled" that a client could take for its own abort or a stop.
 func TestDetachGrace(t *testing.T) {
-	p := &chattest.Provider{Tokens: []string{"partial "}, Block: true}
-	results := make(chan *chat.Result, 1)
-	srv := httptest.NewServer(chat.NewHandler(p, chat.WithDetach(100*time.Millisecond),
-		chat.WithFinish(func(_ context.Context, res *chat.Result) { results <- res })))
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lastID string
-	for ev, err := range gosse.Read(resp.Body, nil) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if lastID = ev.LastEventID; ev.Type == chat.EventDelta {
-			break
-		}
-	}
-	cancel()
-	resp.Body.Close()
-	select {
-	case <-p.Canceled():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the generation was not cancelled after the grace")
-	}
-	res := <-results
-	if res.End != chat.EndClientGone || res.Text != "partial " {
-		t.Fatalf("result: end %s, text %q", res.End, res.Text)
-	}
-	// The log keeps what was made and how it ended.
-	s := resumeAt(t, srv, "", lastID, 0)
-	if s.Error == nil || s.Error.Code != chat.CodeCanceled || s.Terminals != 1 || s.Text != "" {
-		t.Fatalf("resume after the cancel: %+v, text %q", s.Error, s.Text)
+	for _, policy := range []struct {
+		name string
+		opt  chat.Option
+	}{
+		{"cancel at once", chat.WithDetach(0)},
+		{"detach 100ms", chat.WithDetach(100 * time.Millisecond)},
+	} {
+		t.Run(policy.name, func(t *testing.T) {
+			p := &chattest.Provider{Tokens: []string{"partial "}, Block: true}
+			results := make(chan *chat.Result, 1)
+			srv := httptest.NewServer(chat.NewHandler(p, policy.opt,
+				chat.WithFinish(func(_ context.Context, res *chat.Result) { results <- res })))
+			defer srv.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lastID string
+			for ev, err := range gosse.Read(resp.Body, nil) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if lastID = ev.LastEventID; ev.Type == chat.EventDelta {
+					break
+				}
+			}
+			cancel()
+			resp.Body.Close()
+			select {
+			case <-p.Canceled():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the generation was not cancelled")
+			}
+			res := <-results
+			if res.End != chat.EndClientGone || res.Text != "partial " {
+				t.Fatalf("result: end %s, text %q", res.End, res.Text)
+			}
+			// The log keeps what was made and how it ended.
+			s := resumeAt(t, srv, "", lastID, 0)
+			if s.Error == nil || s.Error.Code != chat.CodeClientGone || s.Error.Retryable || s.Terminals != 1 || s.Text != "" ||
+				!strings.Contains(s.Error.Message, "disconnected") {
+				t.Fatalf("resume after the cancel: %+v, text %q", s.Error, s.Text)
+			}
+		})
 	}
 }
 

@@ -89,6 +89,13 @@ type Store interface {
 	Touch(ctx context.Context, id string, lease time.Duration) error
 	// Attached reports whether a lease from Touch is still running.
 	Attached(ctx context.Context, id string) (bool, error)
+	// Alive reports whether the stream's producer still runs, on whichever
+	// instance, or the stream has ended. False means the instance that ran
+	// it stopped without ending its log (it crashed, or was killed without
+	// a drain): the log will never end, and readers should give up. A
+	// store whose producers live in the reader's own process may always
+	// answer true.
+	Alive(ctx context.Context, id string) (bool, error)
 	// Stop asks the stream's producer, wherever it runs, to stop. Stopping a
 	// finished stream does nothing.
 	Stop(ctx context.Context, id string) error

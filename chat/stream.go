@@ -26,6 +26,13 @@ var (
 // storeTimeout bounds one store operation that has no request to follow.
 const storeTimeout = 10 * time.Second
 
+// aliveEvery is how often a reader of a generation that runs on another
+// instance checks that it is still alive.
+const aliveEvery = time.Second
+
+// lostMessage is what readers of a generation whose instance died are told.
+const lostMessage = "the server generating this answer stopped, try again"
+
 // producer runs one generation: it reads the provider and appends records
 // to the stream's log. Connections follow the log (see follow). The producer
 // runs in its own goroutine so that, when the handler detaches, it outlives
@@ -81,6 +88,7 @@ func (p *producer) append(ctx context.Context, recs []Record) error {
 
 func (p *producer) run() {
 	defer close(p.done)
+	defer p.h.producers.remove(p)
 	defer p.unwatch()
 	res := p.res
 	var (
@@ -157,14 +165,20 @@ func (p *producer) run() {
 		if isStoreFull(storeErr) {
 			term.Code, term.Message = CodeUnavailable, "the answer is longer than this server keeps"
 		}
+	case errors.Is(cause, errShutdown):
+		res.End, res.Err = EndShutdown, &Error{Code: CodeUnavailable, Message: shutdownMessage, Err: cause}
+		term = p.record(RecordError)
+		term.Code, term.Message = CodeUnavailable, shutdownMessage
 	case errors.Is(cause, errStopped):
 		res.End, res.Err = EndStopped, &Error{Code: CodeCanceled, Message: "the stream was stopped", Err: cause}
 		term = p.record(RecordError)
 		term.Code, term.Message = CodeCanceled, "the stream was stopped"
 	case failure != nil && failure.Code == CodeCanceled:
+		// Nobody sees this at once (the client left); a resume does, and
+		// must not take it for its own abort or a stop.
 		res.End, res.Err = EndClientGone, failure
 		term = p.record(RecordError)
-		term.Code, term.Message = CodeCanceled, failure.ClientMessage()
+		term.Code = CodeClientGone
 	case failure != nil:
 		res.End, res.Err = EndUpstreamError, failure
 		if failure.Code == CodeTimeout {
@@ -308,12 +322,16 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		enc      = newEncoder(info, ascii, after)
 		sw       *sse.Writer
 		pos      = int64(-1) // the last record read
-		lease    = h.lease()
+		lease    = h.lease(info.Mode)
 		touchAt  time.Time
 		rotateAt time.Time
 		drained  bool
+		// A generation on another instance is checked on (Store.Alive),
+		// so that its readers do not wait for ever if that instance died.
+		remote  = !h.producers.local(info.ID)
+		aliveAt = time.Now().Add(aliveEvery)
 	)
-	if h.maxResponse > 0 {
+	if h.rotates(info.Mode) {
 		rotateAt = time.Now().Add(h.maxResponse)
 	}
 	// open starts the response when the first events are ready: headers and
@@ -352,6 +370,16 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		wait := time.Minute
 		if lease > 0 {
 			wait = min(wait, touchAt.Sub(now))
+		}
+		if remote {
+			if !now.Before(aliveAt) {
+				alive, err := h.store.Alive(r.Context(), info.ID)
+				if err == nil && !alive {
+					return fail(NewError(CodeUnavailable, lostMessage))
+				}
+				aliveAt = now.Add(aliveEvery)
+			}
+			wait = min(wait, aliveAt.Sub(now))
 		}
 		if !rotateAt.IsZero() {
 			if !now.Before(rotateAt) {
@@ -436,15 +464,19 @@ const reconnectRetry = 100 * time.Millisecond
 
 // lease is how long a reader's presence counts: the detach grace, or the
 // rotation grace when only rotation detaches. Zero when no lease is needed.
-func (h *Handler) lease() time.Duration {
+func (h *Handler) lease(m Mode) time.Duration {
 	switch {
 	case h.grace > 0:
 		return h.grace
-	case h.maxResponse > 0:
+	case h.rotates(m):
 		return RotationGrace
 	}
 	return 0
 }
+
+// rotates reports whether [WithMaxResponse] rotates the responses of a
+// stream in mode m: only where the clients follow a reconnect event.
+func (h *Handler) rotates(m Mode) bool { return h.maxResponse > 0 && m.followsReconnect() }
 
 // storeError is what a client sees of a store failure.
 func storeError(err error) *Error {

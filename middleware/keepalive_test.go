@@ -184,3 +184,78 @@ func TestIdleStreamsShareOneGoroutine(t *testing.T) {
 		t.Fatalf("%d idle streams: %d goroutines without keep-alive, %d with; want at most the scheduler's more", streams, bare, kept)
 	}
 }
+
+// A silent stream lives on as long as keep-alives go out, however much
+// longer than the write timeout the silence lasts: each keep-alive is
+// written under a fresh deadline, not the one the last event left behind.
+// Both for chat.Handler (whose sse.Writer sets the deadlines) and for a
+// plain handler that sets its own through http.ResponseController.
+func TestKeepAliveRefreshesWriteDeadline(t *testing.T) {
+	const (
+		timeout = time.Second
+		silence = 3 * timeout
+	)
+	plainRelease := make(chan struct{})
+	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		send := func(s string) bool {
+			if err := rc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+				t.Errorf("SetWriteDeadline: %v", err)
+				return false
+			}
+			if _, err := io.WriteString(w, s); err != nil {
+				return false
+			}
+			return rc.Flush() == nil
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		if !send("event: delta\ndata: {\"text\":\"a\"}\n\n") {
+			return
+		}
+		select {
+		case <-plainRelease:
+		case <-r.Context().Done():
+			return
+		}
+		send("event: delta\ndata: {\"text\":\"b\"}\n\nevent: done\ndata: {\"finish_reason\":\"stop\"}\n\n")
+	})
+	chatStep := make(chan struct{})
+	chatHandler := chat.NewHandler(&chattest.Provider{Tokens: []string{"a", "b"}, Step: chatStep}, chat.WithWriteTimeout(timeout))
+	for _, tc := range []struct {
+		name    string
+		h       http.Handler
+		release chan struct{}
+		first   bool // the release before the first token
+	}{
+		{"chat.Handler", chatHandler, chatStep, true},
+		{"plain handler", plain, plainRelease, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := middleware.KeepAlive(timeout / 4)(tc.h)
+			servertest.Each(t, h, func(t *testing.T, srv *httptest.Server) {
+				if tc.first {
+					go func() { tc.release <- struct{}{} }()
+				}
+				resp := post(t, srv.Client(), srv.URL, "hi")
+				l := newLines(t, resp.Body)
+				l.until(`data: {"text":"a"}`)
+				quiet := time.Now()
+				comments := 0
+				for time.Since(quiet) < silence { // the silence under test
+					if l.next() == ":" {
+						comments++
+					}
+				}
+				tc.release <- struct{}{}
+				s := readRest(t, l)
+				if s.Done == nil || s.Text != "b" || s.Terminals != 1 {
+					t.Fatalf("after %v of silence (%d keep-alives): done %v, text %q, terminals %d", silence, comments, s.Done, s.Text, s.Terminals)
+				}
+				if comments < 4 {
+					t.Fatalf("%d keep-alives in %v", comments, silence)
+				}
+			})
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ssechat/ssechat/internal/streamctx"
 	"github.com/ssechat/ssechat/sse"
@@ -40,6 +41,17 @@ type stream struct {
 	tail      [3]byte // the last bytes written, tail[2] the last one
 	tailN     int
 	err       error
+
+	// Write deadlines: the middleware's own writes (keep-alives, timeout
+	// events) come at moments the handler does not know of, so each runs
+	// under a fresh deadline of the handler's window: the time it gave
+	// its last deadline (see SetWriteDeadline), else
+	// sse.DefaultWriteTimeout. Once the middleware has set a deadline that
+	// the handler does not manage (own), the handler's writes get fresh
+	// ones too.
+	window     time.Duration // 0: not known; negative: no deadlines
+	deadlineAt time.Time     // when the deadline in force was set
+	own        bool
 }
 
 type streamKey struct{}
@@ -121,6 +133,9 @@ func (s *stream) Write(b []byte) (int, error) {
 	if !s.committed {
 		s.commitLocked(http.StatusOK)
 	}
+	if s.own && time.Since(s.deadlineAt) > s.window/2 {
+		s.extendLocked()
+	}
 	n, err := s.rw.Write(b)
 	if n > 0 {
 		s.noteLocked(b[:n])
@@ -143,6 +158,37 @@ func (s *stream) FlushError() error {
 		s.commitLocked(http.StatusOK)
 	}
 	return s.flushLocked()
+}
+
+// SetWriteDeadline sets the connection's write deadline, for
+// http.ResponseController, and learns from it the handler's write window.
+func (s *stream) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.window, s.deadlineAt, s.own = t.Sub(now), now, false
+	if t.IsZero() {
+		s.window = -1
+	}
+	return s.rc.SetWriteDeadline(t)
+}
+
+// extendLocked moves the write deadline to now plus the handler's window,
+// before a write the middleware makes, or one the handler makes under a
+// deadline the middleware set. A writer that has no deadlines is left so.
+func (s *stream) extendLocked() {
+	if s.window == 0 {
+		s.window, s.own = sse.DefaultWriteTimeout, true
+	}
+	if s.window < 0 {
+		return
+	}
+	now := time.Now()
+	if err := s.rc.SetWriteDeadline(now.Add(s.window)); err != nil {
+		s.window = -1 // not supported: nothing to keep fresh
+		return
+	}
+	s.deadlineAt = now
 }
 
 // Flush implements http.Flusher for handlers that assert it.
@@ -241,6 +287,7 @@ func (s *stream) send(b []byte) bool {
 	if !s.sse || !s.atBoundaryLocked() {
 		return false
 	}
+	s.extendLocked()
 	if _, err := s.rw.Write(b); err != nil {
 		s.failLocked(err)
 		return false

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
@@ -25,6 +26,11 @@ func TestOpenAIModeReadByGoOpenAI(t *testing.T) {
 	mux.Handle("/fail/chat/completions", chat.NewHandler(
 		&chattest.Provider{Tokens: []string{"Hel", "lo"}, ErrAt: 1, Err: &chat.Error{Code: chat.CodeUpstreamUnavailable}},
 		chat.WithMode(chat.ModeOpenAI)))
+	// Rotation is for clients that resume; OpenAI's libraries do not, so
+	// an openai-mode stream is never rotated, however long it runs.
+	mux.Handle("/rotating/chat/completions", chat.NewHandler(
+		&chattest.Provider{Tokens: strings.Split("a long answer that outlasts many rotations", " "), Delay: 5 * time.Millisecond, Usage: usage},
+		chat.WithMode(chat.ModeOpenAI), chat.WithMaxResponse(time.Millisecond)))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -67,6 +73,10 @@ func TestOpenAIModeReadByGoOpenAI(t *testing.T) {
 	if err != nil || text != "Hello 世界" || finish != goopenai.FinishReasonStop || u == nil ||
 		u.PromptTokens != 4 || u.CompletionTokens != 3 || u.TotalTokens != 7 {
 		t.Fatalf("text %q finish %q usage %+v err %v", text, finish, u, err)
+	}
+	text, finish, _, err = read("/rotating")
+	if err != nil || text != "alonganswerthatoutlastsmanyrotations" || finish != goopenai.FinishReasonStop {
+		t.Fatalf("rotating handler: text %q finish %q err %v", text, finish, err)
 	}
 	// A failed stream is an error to go-openai, never a short success. (It
 	// cannot show the error object's message: it collects every non-data

@@ -7,8 +7,11 @@
 // details, and a key that a following connection keeps alive (the detach
 // lease). Readers follow with blocking XREAD. Stops go over one Pub/Sub
 // channel, which each Store subscribes to once, plus a flag in the hash for
-// watches that start late. A finished stream's keys expire after the TTL;
-// those of a stream whose instance died, after RunningTTL.
+// watches that start late. Each Store that creates streams renews a
+// heartbeat key for its instance, so that readers on other instances notice
+// within seconds when it died with generations running (chat.Store.Alive).
+// A finished stream's keys expire after the TTL; those of a stream whose
+// instance died, after RunningTTL.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
 //	store := redisstore.New(rdb, redisstore.Options{})
@@ -21,6 +24,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +51,12 @@ type Options struct {
 	// MaxRecords bounds one stream's log; a stream that would pass it ends
 	// with an error. Default 100,000.
 	MaxRecords int64
+	// InstanceTTL is how long this instance counts as alive after its last
+	// heartbeat. Each Store that runs generations renews a key every
+	// InstanceTTL/3; when it lapses (the process died without a drain),
+	// readers of its streams on other instances get an error instead of
+	// waiting for a log that will never end. Default three seconds.
+	InstanceTTL time.Duration
 	// Block is the longest one blocking read waits inside Redis. go-redis
 	// does not interrupt a blocking command when its context ends, so this
 	// bounds how long a reader whose client left holds a connection.
@@ -60,11 +70,15 @@ type Store struct {
 	rdb  redis.UniversalClient
 	opts Options
 
+	inst string // this Store's instance id, in the meta of the streams it creates
+
 	mu       sync.Mutex
 	sub      *redis.PubSub
 	subDone  chan struct{}
 	closed   bool
 	watchers map[string]map[*stopWatch]struct{}
+	beatStop chan struct{} // closed by Close; nil until the first Create
+	beatDone chan struct{}
 }
 
 type stopWatch struct {
@@ -77,7 +91,7 @@ var _ chat.Store = (*Store)(nil)
 // New returns a Store using rdb (a *redis.Client, a cluster or a ring
 // client). It panics on negative options.
 func New(rdb redis.UniversalClient, opts Options) *Store {
-	if opts.TTL < 0 || opts.RunningTTL < 0 || opts.MaxRecords < 0 || opts.Block < 0 {
+	if opts.TTL < 0 || opts.RunningTTL < 0 || opts.MaxRecords < 0 || opts.Block < 0 || opts.InstanceTTL < 0 {
 		panic(fmt.Sprintf("redisstore: New(%+v): negative option", opts))
 	}
 	if opts.Prefix == "" {
@@ -95,17 +109,32 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Block == 0 {
 		opts.Block = time.Second
 	}
-	return &Store{rdb: rdb, opts: opts, watchers: make(map[string]map[*stopWatch]struct{})}
+	if opts.InstanceTTL == 0 {
+		opts.InstanceTTL = 3 * time.Second
+	}
+	return &Store{rdb: rdb, opts: opts, inst: rand.Text(), watchers: make(map[string]map[*stopWatch]struct{})}
 }
 
-// Close ends the stop subscription and waits for its goroutine. It does not
-// close the Redis client. Watches end; the store must not be used after.
+// Close ends the stop subscription and the heartbeat, and waits for their
+// goroutines. It does not close the Redis client. Watches end; the store
+// must not be used after. Streams this Store created that are still
+// running count as dead for the other instances from now on: drain first
+// (chat.Handler.Shutdown).
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	sub, done := s.sub, s.subDone
 	s.sub = nil
+	beatStop, beatDone := s.beatStop, s.beatDone
+	s.beatStop = nil
 	s.mu.Unlock()
+	if beatStop != nil {
+		close(beatStop)
+		<-beatDone
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s.rdb.Del(ctx, s.instanceKey(s.inst))
+		cancel()
+	}
 	if sub == nil {
 		return nil
 	}
@@ -114,16 +143,55 @@ func (s *Store) Close() error {
 	return err
 }
 
+func (s *Store) instanceKey(inst string) string { return s.opts.Prefix + "instance:" + inst }
+
+// beat starts the heartbeat once: the instance key set now, then renewed
+// every InstanceTTL/3 by one goroutine until Close.
+func (s *Store) beat(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("redisstore: the store is closed")
+	}
+	if s.beatStop != nil {
+		return nil
+	}
+	key, ttl := s.instanceKey(s.inst), s.opts.InstanceTTL
+	if err := s.rdb.Set(ctx, key, 1, ttl).Err(); err != nil {
+		return err
+	}
+	s.beatStop, s.beatDone = make(chan struct{}), make(chan struct{})
+	go func(stop <-chan struct{}, done chan<- struct{}) {
+		defer close(done)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
+				_ = s.rdb.Set(ctx, key, 1, ttl).Err() // a miss is retried at the next tick
+				cancel()
+			}
+		}
+	}(s.beatStop, s.beatDone)
+	return nil
+}
+
 func (s *Store) key(id, kind string) string {
 	return s.opts.Prefix + "{" + id + "}:" + kind
 }
 
 // Create implements chat.Store.
 func (s *Store) Create(ctx context.Context, info *chat.StreamInfo) error {
+	if err := s.beat(ctx); err != nil {
+		return err
+	}
 	meta := s.key(info.ID, "meta")
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, meta, "owner", info.Owner, "mode", string(info.Mode), "model", info.Model,
-			"created", info.Created, "usage", info.IncludeUsage)
+			"created", info.Created, "usage", info.IncludeUsage, "inst", s.inst)
 		p.PExpire(ctx, meta, s.opts.RunningTTL)
 		return nil
 	})
@@ -256,6 +324,27 @@ func (s *Store) Touch(ctx context.Context, id string, lease time.Duration) error
 // Attached implements chat.Store.
 func (s *Store) Attached(ctx context.Context, id string) (bool, error) {
 	n, err := s.rdb.Exists(ctx, s.key(id, "reader")).Result()
+	return n > 0, err
+}
+
+// Alive implements chat.Store: a stream is alive when it has ended or the
+// instance that created it still sends its heartbeat.
+func (s *Store) Alive(ctx context.Context, id string) (bool, error) {
+	v, err := s.rdb.HMGet(ctx, s.key(id, "meta"), "mode", "done", "inst").Result()
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case v[0] == nil:
+		return false, chat.ErrStreamNotFound
+	case v[1] != nil:
+		return true, nil // ended
+	}
+	inst, _ := v[2].(string)
+	if inst == "" || inst == s.inst {
+		return true, nil
+	}
+	n, err := s.rdb.Exists(ctx, s.instanceKey(inst)).Result()
 	return n > 0, err
 }
 

@@ -174,3 +174,38 @@ func TestStopOnAnotherInstance(t *testing.T) {
 		t.Fatalf("A's client: %v %+v", err, s.Events)
 	}
 }
+
+// TestAliveAcrossInstances: a stream counts as alive on another instance
+// while its own instance's heartbeat runs, and as dead once it stops
+// without ending the stream; an ended stream stays alive (readable).
+func TestAliveAcrossInstances(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := "alive:" + rand.Text() + ":"
+	a := redisstore.New(redistest.NewClient(t, url), redisstore.Options{Prefix: prefix, InstanceTTL: 300 * time.Millisecond})
+	b := redisstore.New(redistest.NewClient(t, url), redisstore.Options{Prefix: prefix})
+	defer b.Close()
+	ctx := context.Background()
+	running, ended := rand.Text(), rand.Text()
+	for _, id := range []string{running, ended} {
+		if err := a.Create(ctx, &chat.StreamInfo{ID: id, Mode: chat.ModeDelta}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Append(ctx, ended, chat.Record{Seq: 0, Kind: chat.RecordStart}, chat.Record{Seq: 1, Kind: chat.RecordDone}); err != nil {
+		t.Fatal(err)
+	}
+	// Past several heartbeats, A is still alive.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if ok, err := b.Alive(ctx, running); err != nil || !ok {
+			t.Fatalf("running on a live instance: alive %v, %v", ok, err)
+		}
+	}
+	a.Close() // A stops without ending the running stream
+	if ok, err := b.Alive(ctx, running); err != nil || ok {
+		t.Fatalf("after A closed: alive %v, %v", ok, err)
+	}
+	if ok, err := b.Alive(ctx, ended); err != nil || !ok {
+		t.Fatalf("an ended stream: alive %v, %v", ok, err)
+	}
+}

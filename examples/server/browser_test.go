@@ -120,7 +120,7 @@ const lastAnswer = `document.querySelector('#messages .assistant:last-of-type .t
 
 func TestBrowserPage(t *testing.T) {
 	ctx := browser(t)
-	chatURL, logs, stop := start(t, []string{"-mock-delay", "25ms"}, nil)
+	chatURL, logs, stop := start(t, []string{"-mock-delay", "25ms", "-detach", "0"}, nil)
 	page := strings.TrimSuffix(chatURL, "chat")
 	if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("input"))); err != nil {
 		t.Fatal(err)

@@ -20,8 +20,11 @@ import (
 // that streams from a fake OpenAI upstream.
 func TestMiniProgramClient(t *testing.T) {
 	node := servertest.Tool(t, "node")
+	// The fast server keeps the default detach grace, so a cut response
+	// resumes whether or not its generation has finished; the slow one
+	// cancels at once, for the abort tests.
 	fast, _, _ := start(t, []string{"-mock-delay", "0"}, nil)
-	slow, slowLogs, stopSlow := start(t, []string{"-mock-delay", "50ms"}, nil)
+	slow, slowLogs, stopSlow := start(t, []string{"-mock-delay", "50ms", "-detach", "0"}, nil)
 	up := httptest.NewServer(&fakeopenai.Server{})
 	t.Cleanup(up.Close)
 	upstream, _, _ := start(t, nil, map[string]string{

@@ -18,9 +18,14 @@
 //	-mock-delay    the mock model's delay per chunk (default 30ms; 0 for none)
 //	-keepalive     keep-alive comment interval on idle streams (default 15s; 0 for none)
 //	-detach        how long a generation goes on after its client left, so
-//	               that the client can resume (default 0: cancel at once)
+//	               that the client can resume (default 30s, since this
+//	               server's clients resume; 0 cancels at once, the library's
+//	               default)
 //	-max-response  end each response after this long with a "reconnect"
 //	               event, for clients with a request cap (WeChat: 50s; default 0: off)
+//	-drain         on SIGTERM, how long running generations get to finish;
+//	               then each ends with a retryable error event, and the
+//	               finish hook runs for every stream (default 10s)
 //	-redis         a Redis URL (default $REDIS_URL): keep stream logs in Redis,
 //	               so that several instances can resume and stop each other's
 //	               streams; without it they are kept in memory
@@ -93,8 +98,9 @@ func main() {
 	}
 }
 
-// shutdownGrace is how long open streams get to finish on shutdown.
-const shutdownGrace = 10 * time.Second
+// handlerExit is how long, after the drain, the handlers get to send their
+// last events and return before the server closes the connections.
+const handlerExit = 5 * time.Second
 
 // run serves until ctx is done, then shuts down gracefully. ready, if not
 // nil, is called with the listening address.
@@ -104,14 +110,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	mockDelay := fs.Duration("mock-delay", 30*time.Millisecond, "the mock model's delay per chunk (0 for none)")
 	keepAlive := fs.Duration("keepalive", middleware.DefaultKeepAliveInterval, "keep-alive comment interval on idle streams (0 for none)")
-	detach := fs.Duration("detach", 0, "how long a generation goes on after its client left, for a resume (0 cancels at once)")
+	detach := fs.Duration("detach", 30*time.Second, "how long a generation goes on after its client left, for a resume (0 cancels at once)")
 	maxResponse := fs.Duration("max-response", 0, "end each response after this long with a reconnect event (0 for never; 50s suits WeChat)")
+	drain := fs.Duration("drain", 10*time.Second, "on SIGTERM, how long running generations get to finish before they are ended with a retryable error")
 	redisURL := fs.String("redis", getenv("REDIS_URL"), "Redis URL for the shared stream store (default $REDIS_URL; empty keeps streams in memory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *detach < 0 || *maxResponse < 0 {
-		return errors.New("-detach and -max-response must not be negative")
+	if *detach < 0 || *maxResponse < 0 || *drain < 0 {
+		return errors.New("-detach, -max-response and -drain must not be negative")
 	}
 	if *mockDelay < 0 {
 		return errors.New("-mock-delay must not be negative")
@@ -178,8 +185,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	mux.Handle("/chat/stop", middleware.Recover(log)(chatHandler.StopHandler()))
 	// OpenAI's client libraries, with their base URL set to .../v1, post to
 	// /v1/chat/completions and read the openai mode.
-	mux.Handle("/v1/chat/completions", wrap(chat.NewHandler(provider,
-		append(options, chat.WithMode(chat.ModeOpenAI), chat.WithRequestModes())...)))
+	openaiHandler := chat.NewHandler(provider, append(options, chat.WithMode(chat.ModeOpenAI), chat.WithRequestModes())...)
+	mux.Handle("/v1/chat/completions", wrap(openaiHandler))
 	mux.Handle("/", webHandler()) // the browser chat page
 
 	ln, err := net.Listen("tcp", *addr)
@@ -204,11 +211,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	log.Info("shutting down", "drain", *drain)
+	// Stop listening, and wait for the handlers; meanwhile the chat
+	// handlers give running generations the drain, then end the rest with
+	// a retryable error event, in the log and on the wire, and run their
+	// finish hooks.
+	sctx, cancel := context.WithTimeout(context.Background(), *drain+handlerExit)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close() // cut the streams that did not finish in time
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	dctx, cancelDrain := context.WithTimeout(context.Background(), *drain)
+	defer cancelDrain()
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		_ = openaiHandler.Shutdown(dctx)
+	}()
+	_ = chatHandler.Shutdown(dctx)
+	<-drained
+	if err := <-shut; err != nil {
+		srv.Close() // cut what did not end in time
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -107,7 +107,7 @@ func TestEchoesExactly(t *testing.T) {
 }
 
 func TestDisconnectIsLogged(t *testing.T) {
-	url, logs, stop := start(t, []string{"-mock-delay", "1h"}, nil)
+	url, logs, stop := start(t, []string{"-mock-delay", "1h", "-detach", "0"}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
 	req.Header.Set("Content-Type", "application/json")

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	gosse "github.com/tmaxmax/go-sse"
 
@@ -37,6 +38,13 @@ var listenURL = regexp.MustCompile(` url=(\S+)`)
 // returns its /chat URL, its log, and a function that stops it with
 // SIGINT and waits for it.
 func process(t *testing.T, bin string, args ...string) (string, *syncBuffer, func()) {
+	url, logs, stop, _ := processKill(t, bin, args...)
+	return url, logs, stop
+}
+
+// processKill is process, and also returns a function that kills the
+// process (SIGKILL: no drain, no cleanup) and waits for it.
+func processKill(t *testing.T, bin string, args ...string) (string, *syncBuffer, func(), func()) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "OPENAI_API_KEY=", "OTEL_TRACES_EXPORTER=", "OTEL_METRICS_EXPORTER=")
@@ -62,23 +70,24 @@ func process(t *testing.T, bin string, args ...string) (string, *syncBuffer, fun
 		io.Copy(io.Discard, stderr)
 	}()
 	stopped := false
-	stop := func() {
+	end := func(sig os.Signal) {
 		if stopped {
 			return
 		}
 		stopped = true
-		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(sig)
 		<-done
 		_ = cmd.Wait()
 	}
+	stop := func() { end(os.Interrupt) }
 	t.Cleanup(stop)
 	select {
 	case u := <-urlc:
-		return u, logs, stop
+		return u, logs, stop, func() { end(os.Kill) }
 	case <-done:
 		t.Fatalf("the server exited:\n%s", logs)
 	}
-	return "", nil, nil
+	return "", nil, nil, nil
 }
 
 // readSome posts to url and returns the text and last event id after n
@@ -162,4 +171,46 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 	if l := aLogs.String() + bLogs.String(); !strings.Contains(l, "store=redis") || strings.Count(l, "stream end") != 2 {
 		t.Fatalf("logs:\n%s", l)
 	}
+}
+
+// TestKilledInstanceIsNoticed: when the instance that runs a generation is
+// killed (no drain), a reader following the stream on another instance gets
+// a clear, retryable error within seconds, instead of keep-alives until
+// the keys expire.
+func TestKilledInstanceIsNoticed(t *testing.T) {
+	redisURL := redistest.URL(t)
+	bin := buildServer(t)
+	args := []string{"-redis", redisURL, "-mock-delay", "50ms", "-detach", "1m"}
+	a, _, _, killA := processKill(t, bin, args...)
+	b, _, _ := process(t, bin, args...)
+
+	text := strings.Repeat("一个在 A 上生成、在 B 上读的长回答。", 30)
+	_, last := readSome(t, a, text, 2)
+	// Without the check B would wait until the keys expire (an hour).
+	client := &http.Client{Timeout: 20 * time.Second}
+	resp, err := client.Do(func() *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, b, nil)
+		req.Header.Set("Last-Event-ID", last)
+		return req
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	for line := ""; line != "event: delta\n"; { // B follows A's live generation
+		if line, err = br.ReadString('\n'); err != nil {
+			t.Fatalf("B's stream: %v", err)
+		}
+	}
+	killA()
+	killed := time.Now()
+	resp.Body = io.NopCloser(br)
+	s, err := chattest.Read(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Terminals != 1 || s.Error == nil || s.Error.Code != chat.CodeUnavailable || !s.Error.Retryable || s.Done != nil {
+		t.Fatalf("after A was killed: terminals %d, error %+v, done %+v", s.Terminals, s.Error, s.Done)
+	}
+	t.Logf("B's reader got %q %.1fs after A was killed", s.Error.Message, time.Since(killed).Seconds())
 }

@@ -126,6 +126,16 @@ func Run(t *testing.T, s chat.Store) {
 		}
 	})
 
+	t.Run("alive", func(t *testing.T) {
+		info := newStream(t)
+		if ok, err := s.Alive(ctx, info.ID); err != nil || !ok {
+			t.Fatalf("a running stream of this instance: alive %v, %v", ok, err)
+		}
+		if _, err := s.Alive(ctx, rand.Text()); !errors.Is(err, chat.ErrStreamNotFound) {
+			t.Fatalf("Alive of an unknown stream: %v", err)
+		}
+	})
+
 	t.Run("stop", func(t *testing.T) {
 		info := newStream(t)
 		stopped := make(chan struct{})

@@ -236,6 +236,23 @@ test('a response cut at any byte resumes after its last event id: the text is ex
   assert.ok(resumed > 300, `only ${resumed} resumed`);
 });
 
+test('an answer cancelled because its client left is not resumed: client_gone, no retry', async () => {
+  // The slow server cancels at once when a client leaves (-detach 0): the
+  // cut cancels the generation, and the resume gets the log's terminal
+  // error, which names the cause and is final.
+  const text = '一个很长的回答，'.repeat(40);
+  const request = createRequest({ r: rng(8), requests: [{ breakAfter: 400 }] });
+  const got = await chat({ url: URL_SLOW, data: user(text), request, retryDelay: 10 });
+  assert.equal(got.done.length, 0);
+  assert.equal(got.errors.length, 1);
+  const e = got.errors[0];
+  assert.equal(e.code, 'client_gone', e.message);
+  assert.equal(e.retryable, false);
+  assert.match(e.message, /disconnected/);
+  assert.ok(e.text.length > 0 && text.startsWith(e.text), e.text);
+  assert.equal(request.tasks.length, 2, 'one resume, then no retry');
+});
+
 test('abort() stops at once: listeners removed, no callback afterwards, the server sees the client leave', async () => {
   const request = createRequest({ r: rng(6) });
   const calls = [];

@@ -58,7 +58,9 @@ function checkContinuous(got, want, label) {
 }
 
 for (const mode of ['delta', 'snapshot', 'openai']) {
-  test(`${mode}: the server rotates responses under the 60 s cap; the answer is whole`, async () => {
+  // The server never rotates openai-mode streams (OpenAI's libraries cannot
+  // follow a reconnect event); there the cap cuts, and the next test covers it.
+  if (mode !== 'openai') test(`${mode}: the server rotates responses under the 60 s cap; the answer is whole`, async () => {
     const request = createRequest({ r: rng(21), timeoutMs: 600 });
     const got = await chat({ url: URL_RESUME, data: { messages: [{ role: 'user', content: LONG }] }, mode, request });
     checkContinuous(got, LONG, mode);

@@ -125,6 +125,14 @@ type encoder struct {
 
 	seq   int64
 	skip  int64           // events with seq <= skip are not sent (a resume)
+	// snap is the seq of a snapshot not made yet (-1: none). In snapshot
+	// mode every piece of text gets a snapshot of the text so far until a
+	// batch's snapshots pass snapshotBudget bytes; after that, the rest of
+	// the batch's texts become one snapshot with the last one's id. So a
+	// reader that is far behind (a resume from the start) catches up with
+	// the text so far about once, not once per piece (quadratic).
+	snap      int64
+	snapBytes int // snapshot text in the batch so far
 	idBuf []byte          // "<stream id>." then the sequence number
 	text  strings.Builder // all text so far, in snapshot mode
 
@@ -148,7 +156,7 @@ type encoder struct {
 // newEncoder returns an encoder for the stream, sending the events after
 // skip (-1: all of them).
 func newEncoder(info *StreamInfo, ascii bool, skip int64) *encoder {
-	e := &encoder{mode: info.Mode, ascii: ascii, streamID: info.ID, model: info.Model, includeUsage: info.IncludeUsage, skip: skip}
+	e := &encoder{mode: info.Mode, ascii: ascii, streamID: info.ID, model: info.Model, includeUsage: info.IncludeUsage, skip: skip, snap: -1}
 	e.idBuf = append(append(make([]byte, 0, len(info.ID)+21), info.ID...), '.')
 	e.je = json.NewEncoder(&e.json)
 	e.je.SetEscapeHTML(false)
@@ -171,8 +179,30 @@ func (e *encoder) addRecord(r *Record) {
 	}
 }
 
+// snapshotBudget is how many bytes of snapshots one batch may repeat
+// before its remaining texts become one snapshot.
+const snapshotBudget = 64 << 10
+
+// maxBatch is the size of encoded events past which a connection writes a
+// batch instead of reading on.
+const maxBatch = 64 << 10
+
+// full reports whether the batch is as large as one write should be.
+func (e *encoder) full() bool { return len(e.arena) >= maxBatch }
+
 // pending reports whether a batch is waiting for flush.
-func (e *encoder) pending() bool { return len(e.events) > 0 }
+func (e *encoder) pending() bool { return len(e.events) > 0 || e.snap >= 0 }
+
+// addSnapshot makes the snapshot of the text so far that addText put off.
+func (e *encoder) addSnapshot() {
+	if e.snap < 0 {
+		return
+	}
+	seq := e.seq
+	e.seq, e.snap = e.snap, -1
+	e.addTextEvent(EventSnapshot, e.text.String()) // no copy: the builder only appends
+	e.seq = seq
+}
 
 // lastID is the id of the last event made, sent or skipped: where a client
 // that saw everything so far resumes. Before the first event it is the
@@ -221,6 +251,9 @@ func (e *encoder) addRaw(name, data string) {
 }
 
 func (e *encoder) push(name string) {
+	if e.snap >= 0 && name != EventSnapshot {
+		panic("chat: encoder: an event before a pending snapshot") // addSnapshot first
+	}
 	if e.seq <= e.skip { // the client has it: drop what add just encoded
 		if n := len(e.ends); n > 0 {
 			e.arena = e.arena[:e.ends[n-1]]
@@ -238,6 +271,7 @@ func (e *encoder) push(name string) {
 
 // flush writes the batch in one write and resets it.
 func (e *encoder) flush(w *sse.Writer) error {
+	e.addSnapshot()
 	if len(e.events) == 0 {
 		return nil
 	}
@@ -248,7 +282,7 @@ func (e *encoder) flush(w *sse.Writer) error {
 	}
 	err := w.Send(e.events...)
 	clear(e.events) // drop references to ids and the arena
-	e.events, e.ends, e.arena = e.events[:0], e.ends[:0], e.arena[:0]
+	e.events, e.ends, e.arena, e.snapBytes = e.events[:0], e.ends[:0], e.arena[:0], 0
 	return err
 }
 
@@ -260,6 +294,7 @@ func (e *encoder) openaiChunk(delta oaDelta, finish *string) *oaChunk {
 }
 
 func (e *encoder) addStart() {
+	e.addSnapshot()
 	switch e.mode {
 	case ModeOpenAI:
 		e.add("", e.openaiChunk(oaDelta{Role: "assistant"}, nil))
@@ -275,11 +310,16 @@ func (e *encoder) addText(text string) {
 		e.add("", e.openaiChunk(oaDelta{Content: text}, nil))
 	case ModeSnapshot:
 		e.text.WriteString(text)
-		if e.seq <= e.skip {
+		switch {
+		case e.seq <= e.skip:
 			e.seq++ // skipped: no need to encode it
-			return
+		case e.snap < 0 && e.snapBytes+e.text.Len() <= snapshotBudget:
+			e.snapBytes += e.text.Len()
+			e.addTextEvent(EventSnapshot, e.text.String()) // no copy: the builder only appends
+		default:
+			e.snap = e.seq // made by the next other event or flush
+			e.seq++
 		}
-		e.addTextEvent(EventSnapshot, e.text.String()) // no copy: the builder only appends
 	default:
 		if e.seq <= e.skip {
 			e.seq++
@@ -290,6 +330,7 @@ func (e *encoder) addText(text string) {
 }
 
 func (e *encoder) addDone(finishReason string, usage *Usage) {
+	e.addSnapshot()
 	switch e.mode {
 	case ModeOpenAI:
 		e.add("", e.openaiChunk(oaDelta{}, &finishReason))
@@ -307,6 +348,7 @@ func (e *encoder) addDone(finishReason string, usage *Usage) {
 }
 
 func (e *encoder) addError(err *Error) {
+	e.addSnapshot()
 	switch e.mode {
 	case ModeOpenAI:
 		// OpenAI ends a failed stream with an error object and no [DONE].

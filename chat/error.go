@@ -21,9 +21,11 @@ const (
 	CodeUnsupportedMediaType Code = "unsupported_media_type" // 415
 	CodeInvalidRequest       Code = "invalid_request"        // 422: well-formed but invalid
 	CodeRateLimited          Code = "rate_limited"           // 429, retryable
+	CodeTooManyReaders       Code = "too_many_readers"       // 429, retryable: the stream has as many readers as the server allows (WithMaxReaders)
 	CodeCanceled             Code = "canceled"               // 499: the client went away, or the stream was stopped
 	CodeClientGone           Code = "client_gone"            // 499: the generation was cancelled because its client disconnected (what a resume then gets)
 	CodeInternal             Code = "internal"               // 500
+	CodeAnswerTooLarge       Code = "answer_too_large"       // 500: the answer outgrew what the server keeps of one stream; a retry would too
 	CodeUpstreamError        Code = "upstream_error"         // 502: the provider failed or refused us
 	CodeTruncated            Code = "truncated"              // 502, retryable: the answer was cut off
 	CodeUpstreamUnavailable  Code = "upstream_unavailable"   // 503, retryable
@@ -47,9 +49,11 @@ var codes = map[Code]codeInfo{
 	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, false, "the request body must be application/json"},
 	CodeInvalidRequest:       {http.StatusUnprocessableEntity, false, "the request is invalid"},
 	CodeRateLimited:          {http.StatusTooManyRequests, true, "too many requests, try again later"},
+	CodeTooManyReaders:       {http.StatusTooManyRequests, true, "this stream has too many readers, try again later"},
 	CodeCanceled:             {499, false, "the request was canceled"},
 	CodeClientGone:           {499, false, "the answer was canceled because its client disconnected, start a new one"},
 	CodeInternal:             {http.StatusInternalServerError, false, "internal error"},
+	CodeAnswerTooLarge:       {http.StatusInternalServerError, false, "the answer is longer than this server keeps"},
 	CodeUpstreamError:        {http.StatusBadGateway, false, "the model provider failed"},
 	CodeTruncated:            {http.StatusBadGateway, true, "the model's answer was cut off"},
 	CodeUpstreamUnavailable:  {http.StatusServiceUnavailable, true, "the model provider is unavailable, try again later"},

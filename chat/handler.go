@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -102,6 +103,9 @@ type Handler struct {
 	grace        time.Duration
 	maxResponse  time.Duration
 	producers    producers
+	maxReaders   int
+	readersMu    sync.Mutex
+	readers      map[string]int // connections following each stream
 }
 
 // NewHandler returns a Handler streaming from p. It panics if p is nil.
@@ -118,6 +122,8 @@ func NewHandler(p Provider, opts ...Option) *Handler {
 		maxBody:      DefaultMaxBodyBytes,
 		mode:         ModeDelta,
 		requestModes: []Mode{ModeDelta, ModeSnapshot, ModeOpenAI},
+		maxReaders:   DefaultMaxReaders,
+		readers:      make(map[string]int),
 	}
 	for _, o := range opts {
 		o.apply(h)

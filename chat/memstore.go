@@ -3,10 +3,17 @@ package chat
 import (
 	"container/list"
 	"context"
-	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
+	"unsafe"
+)
+
+// The most a Read of a MemoryStore returns at once.
+const (
+	maxReadRecords = 1024
+	maxReadBytes   = 64 << 10
 )
 
 // MemoryStoreOptions configures [NewMemoryStore]. Zero fields take the
@@ -28,6 +35,67 @@ type MemoryStoreOptions struct {
 // streamOverhead is what a stream's bookkeeping counts against MaxBytes.
 const streamOverhead = 512
 
+// memRec is one record of a memStream's log: a text record's end in the
+// text buffer, or, for another record, other+1 (its index in others).
+type memRec struct {
+	end   uint32
+	other uint32
+}
+
+// recordCost is what a record other than text counts: the whole Record.
+const recordCost = int64(unsafe.Sizeof(Record{}))
+
+// cost is what the log takes: the capacity of its buffers, so that what
+// is counted is what is held.
+func (s *memStream) cost() int64 {
+	c := int64(cap(s.text)) + int64(cap(s.ends))*int64(unsafe.Sizeof(memRec{})) + int64(cap(s.others))*recordCost
+	for i := range s.others {
+		c += int64(len(s.others[i].FinishReason) + len(s.others[i].Message))
+		if s.others[i].Usage != nil {
+			c += int64(unsafe.Sizeof(Usage{}))
+		}
+	}
+	return c
+}
+
+// record returns record i of the log. A text's string shares the buffer:
+// bytes once appended are never changed, and a buffer that grows is
+// copied, not changed, so the string stays valid and immutable.
+func (s *memStream) record(i int) Record {
+	r := s.ends[i]
+	if r.other > 0 {
+		return s.others[r.other-1]
+	}
+	start := uint32(0)
+	for j := i - 1; j >= 0; j-- {
+		if s.ends[j].other == 0 {
+			start = s.ends[j].end
+			break
+		}
+	}
+	rec := Record{Seq: int64(i), Kind: RecordText}
+	if r.end > start {
+		rec.Text = unsafe.String(&s.text[start], int(r.end-start))
+	}
+	return rec
+}
+
+// grow returns b with room for n more bytes: doubling while small, then by
+// a quarter, so that the capacity counted is at most a quarter more than
+// the text.
+func grow[T any](b []T, n int) []T {
+	if len(b)+n <= cap(b) {
+		return b
+	}
+	c := max(len(b)+n, 2*cap(b))
+	if cap(b) >= 1<<12 {
+		c = max(len(b)+n, cap(b)+cap(b)/4)
+	}
+	nb := make([]T, len(b), c)
+	copy(nb, b)
+	return nb
+}
+
 // MemoryStore is a [Store] in process memory: the default store of a
 // [Handler]. Resume and stop work within one process; use a shared store
 // (package chat/redisstore) behind a load balancer. It starts no
@@ -42,9 +110,14 @@ type MemoryStore struct {
 }
 
 type memStream struct {
-	info     StreamInfo
-	recs     []Record
-	size     int64
+	info StreamInfo
+	// The log, compact so that its memory follows its text: the texts of
+	// all text records back to back in one buffer, and per record its end
+	// in it; the few other records (start, done, error) whole, in others.
+	text   []byte
+	ends   []memRec
+	others []Record
+	size   int64 // what the log counts against the limits: see cost
 	changed  chan struct{} // made by a waiting reader, closed by the next append
 	ended    bool
 	finished *list.Element
@@ -139,29 +212,50 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 		return ErrStreamNotFound
 	}
 	// Check the whole batch first: it goes in entirely or not at all.
-	var grow int64
+	var texts, others int
+	terminal := false
 	for i, r := range recs {
 		if s.ended || i > 0 && recs[i-1].terminal() {
 			return fmt.Errorf("chat: stream %q has ended", id)
 		}
-		if r.Seq != int64(len(s.recs)+i) {
-			return fmt.Errorf("chat: stream %q: record %d appended at %d", id, r.Seq, len(s.recs)+i)
+		if r.Seq != int64(len(s.ends)+i) {
+			return fmt.Errorf("chat: stream %q: record %d appended at %d", id, r.Seq, len(s.ends)+i)
 		}
-		if !r.terminal() {
-			grow += r.size()
+		if r.Kind == RecordText {
+			texts += len(r.Text)
+		} else {
+			others++
 		}
+		terminal = terminal || r.terminal()
 	}
-	if s.size+grow > m.opts.MaxStreamBytes {
+	if len(s.text)+texts > math.MaxUint32 {
 		return ErrStreamTooLarge
 	}
-	if !m.makeRoom(grow) {
+	// What the log would cost with the batch; a terminal record is taken
+	// even past the limits.
+	next := memStream{text: grow(s.text, texts), ends: grow(s.ends, len(recs)), others: grow(s.others, others)}
+	for _, r := range recs {
+		if r.Kind != RecordText {
+			next.others = append(next.others, r)
+		}
+	}
+	cost := next.cost()
+	if !terminal && cost > m.opts.MaxStreamBytes {
+		return ErrStreamTooLarge
+	}
+	if !m.makeRoom(cost-s.size) && !terminal {
 		return ErrStoreFull
 	}
+	s.text, s.ends, s.others = next.text, next.ends, next.others
+	other := len(s.others) - others // the index of the batch's first other record
 	for _, r := range recs {
-		n := r.size()
-		s.recs = append(s.recs, r)
-		s.size += n
-		m.total += n
+		if r.Kind == RecordText {
+			s.text = append(s.text, r.Text...)
+			s.ends = append(s.ends, memRec{end: uint32(len(s.text))})
+			continue
+		}
+		other++
+		s.ends = append(s.ends, memRec{end: uint32(len(s.text)), other: uint32(other)})
 		if r.terminal() {
 			s.ended = true
 			s.finished = m.finished.PushBack(s)
@@ -172,6 +266,8 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 			})
 		}
 	}
+	m.total += cost - s.size
+	s.size = cost
 	if s.changed != nil {
 		close(s.changed)
 		s.changed = nil
@@ -222,9 +318,17 @@ func (m *MemoryStore) read(id string, after int64) ([]Record, <-chan struct{}, e
 	if after < -1 {
 		after = -1
 	}
-	if after+1 < int64(len(s.recs)) {
-		// Records are never changed once appended: share them.
-		return s.recs[after+1 : len(s.recs) : len(s.recs)], nil, nil
+	if n := int64(len(s.ends)); after+1 < n {
+		// A bounded batch: a reader far behind (a resume from the start)
+		// reads the log in pieces, so that what it holds and encodes at
+		// once stays small.
+		recs := make([]Record, 0, min(n-after-1, maxReadRecords))
+		for i, size := after+1, 0; i < n && len(recs) < maxReadRecords && size < maxReadBytes; i++ {
+			r := s.record(int(i))
+			size += len(r.Text)
+			recs = append(recs, r)
+		}
+		return recs, nil, nil
 	}
 	if s.ended {
 		return nil, nil, nil
@@ -322,7 +426,4 @@ func (m *MemoryStore) WatchStop(ctx context.Context, id string, f func()) (func(
 	}, nil
 }
 
-// isStoreFull reports whether err means a store ran out of room.
-func isStoreFull(err error) bool {
-	return errors.Is(err, ErrStoreFull) || errors.Is(err, ErrStreamTooLarge)
-}
+

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -64,7 +65,8 @@ func TestMemoryStoreStreamLimit(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	s := post(t, srv, "", chattest.UserMessage("hi"))
-	if s.Error == nil || s.Error.Code != chat.CodeUnavailable || s.Terminals != 1 || s.Text != strings.Repeat("x", 100) {
+	// Not "unavailable" (retryable): a retry would hit the same wall.
+	if s.Error == nil || s.Error.Code != chat.CodeAnswerTooLarge || s.Error.Retryable || s.Terminals != 1 || s.Text != strings.Repeat("x", 100) {
 		t.Fatalf("error %+v, text %q", s.Error, s.Text)
 	}
 	if res := <-results; res.End != chat.EndInternal {
@@ -138,5 +140,41 @@ func TestMemoryStoreBatchAtomic(t *testing.T) {
 	}
 	if recs, _ := m.Read(ctx, "s", -1, 0); len(recs) != 1 || recs[0].Kind != chat.RecordError {
 		t.Fatalf("log %+v", recs)
+	}
+}
+
+// TestMemoryStoreCountsHonestly: the per-stream limit counts what the log
+// costs, text plus a few bytes a record, so a 1 MiB answer of small tokens
+// fits a 2 MiB limit; and the heap the log takes is what the store counts.
+func TestMemoryStoreCountsHonestly(t *testing.T) {
+	ctx := context.Background()
+	const answer = 1 << 20
+	tok := strings.Repeat("字", 10) // 30 bytes, as a CJK model streams them
+	m := chat.NewMemoryStore(chat.MemoryStoreOptions{MaxStreamBytes: 2 << 20})
+	if err := m.Create(ctx, &chat.StreamInfo{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	seq := int64(0)
+	for n := 0; n < answer; n += len(tok) {
+		// Each token arrives as a new string, as from a provider.
+		if err := m.Append(ctx, "s", chat.Record{Seq: seq, Kind: chat.RecordText, Text: strings.Clone(tok)}); err != nil {
+			t.Fatalf("after %d bytes of text: %v", n, err)
+		}
+		seq++
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	counted := m.Bytes()
+	t.Logf("%d records, %d bytes of text: counted %d, heap %d", seq, answer, counted, heap)
+	if heap > counted*5/4 {
+		t.Fatalf("the log takes %d bytes of heap, the store counts %d", heap, counted)
+	}
+	recs, err := m.Read(ctx, "s", seq-3, 0)
+	if err != nil || len(recs) != 2 || recs[0].Text != tok || recs[0].Seq != seq-2 {
+		t.Fatalf("read back: %v %+v", err, recs)
 	}
 }

@@ -130,3 +130,19 @@ func WithMaxResponse(d time.Duration) Option {
 	}
 	return optionFunc(func(h *Handler) { h.maxResponse = d })
 }
+
+// DefaultMaxReaders is the number of connections that may follow one
+// stream at once on one instance, unless [WithMaxReaders] says otherwise.
+const DefaultMaxReaders = 8
+
+// WithMaxReaders bounds the connections following one stream at once on
+// this instance (the one that started it included): a resume beyond it
+// gets 429 with code too_many_readers (retryable). Each reader holds a
+// bounded batch of the log and, in snapshot mode, the text so far. Default
+// [DefaultMaxReaders]. It panics if n < 1.
+func WithMaxReaders(n int) Option {
+	if n < 1 {
+		panic(fmt.Sprintf("chat: WithMaxReaders(%d): limit must be positive", n))
+	}
+	return optionFunc(func(h *Handler) { h.maxReaders = n })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"net/http/httptest"
@@ -358,4 +359,113 @@ func TestResumeKeepsDetachedGeneration(t *testing.T) {
 	if s := <-rest; s == nil || s.Text != resumeText || s.Done == nil {
 		t.Fatalf("resumed text %q, done %+v, error %+v", s.Text, s.Done, s.Error)
 	}
+}
+
+// TestSnapshotResumeIsLinear: a snapshot-mode resume from the start of a
+// long answer catches up with one snapshot of the text so far per batch,
+// not one per piece (which repeats the text so far each time: quadratic, a
+// 60 KB answer made 600 MB). Ids only increase, and the text is exact.
+func TestSnapshotResumeIsLinear(t *testing.T) {
+	const pieces = 20_000 // 3 bytes each: a 60 KB answer
+	tokens := make([]string, pieces)
+	for i := range tokens {
+		tokens[i] = "文"
+	}
+	srv := httptest.NewServer(chat.NewHandler(&chattest.Provider{Tokens: tokens}))
+	defer srv.Close()
+	first := post(t, srv, "?mode=snapshot", chattest.UserMessage("hi"))
+	want := strings.Repeat("文", pieces)
+	if first.Done == nil || first.Text != want {
+		t.Fatalf("first read: done %+v, %d bytes of text", first.Done, len(first.Text))
+	}
+	resp, err := srv.Client().Do(resumeRequest(srv, "", first.Start.ID, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingReader{r: resp.Body}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{counted, resp.Body}
+	s, err := chattest.Read(resp)
+	if err != nil || s.Done == nil || s.Text != want || s.Terminals != 1 {
+		t.Fatalf("resume: %v, done %+v, %d bytes of text", err, s.Done, len(s.Text))
+	}
+	last := -1
+	for _, ev := range s.Events {
+		if n := seqOf(t, ev.ID); n <= last {
+			t.Fatalf("id %s after %d", ev.ID, last)
+		} else {
+			last = n
+		}
+	}
+	t.Logf("a resume of a %d-byte answer from the start: %d bytes on the wire, %d events", len(want), counted.n, len(s.Events))
+	if counted.n > 20*int64(len(want)) {
+		t.Fatalf("a resume of a %d-byte answer sent %d bytes", len(want), counted.n)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestReadersPerStreamBounded: a stream takes at most WithMaxReaders
+// connections at once (the one that started it included); the next gets
+// 429 too_many_readers, and once a reader leaves there is room again.
+func TestReadersPerStreamBounded(t *testing.T) {
+	p := &chattest.Provider{Tokens: []string{"partial "}, Block: true}
+	h := chat.NewHandler(p, chat.WithDetach(time.Minute), chat.WithMaxReaders(3))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Shutdown(canceledContext()) // ends the detached generation
+	resp, err := srv.Client().Post(srv.URL, "application/json", strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first, _, _ := strings.Cut(readUntilDelta(t, resp.Body), ".") // resumes from the start see the delta
+	var open []*http.Response
+	for range 2 {
+		r, err := srv.Client().Do(resumeRequest(srv, "", first, 0))
+		if err != nil || r.StatusCode != http.StatusOK {
+			t.Fatalf("resume within the limit: %v %v", err, r.StatusCode)
+		}
+		readUntilDelta(t, r.Body) // it is following
+		open = append(open, r)
+	}
+	for range 10 {
+		s := resumeAt(t, srv, "", first, 0)
+		if s.Status != http.StatusTooManyRequests || s.Error == nil || s.Error.Code != chat.CodeTooManyReaders {
+			t.Fatalf("a resume past the limit: %d %+v", s.Status, s.Error)
+		}
+	}
+	open[0].Body.Close()
+	// The server notices the reader leave when it next reads or writes;
+	// until then a new resume may still be refused.
+	for {
+		r, err := srv.Client().Do(resumeRequest(srv, "", first, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.StatusCode == http.StatusOK {
+			readUntilDelta(t, r.Body)
+			r.Body.Close()
+			break
+		}
+		r.Body.Close()
+	}
+	open[1].Body.Close()
+}
+
+func canceledContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }

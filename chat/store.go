@@ -47,9 +47,6 @@ type Record struct {
 
 func (r *Record) terminal() bool { return r.Kind == RecordDone || r.Kind == RecordError }
 
-// size is what a record counts against a store's limits.
-func (r *Record) size() int64 { return int64(64 + len(r.Text) + len(r.Message) + len(r.FinishReason)) }
-
 // StreamInfo is what a store keeps about a stream besides its log: enough to
 // encode the log again for a resuming client, and to check who asks.
 type StreamInfo struct {
@@ -80,8 +77,9 @@ type Store interface {
 	Append(ctx context.Context, id string, recs ...Record) error
 	// Info returns what Create stored, or ErrStreamNotFound.
 	Info(ctx context.Context, id string) (*StreamInfo, error)
-	// Read returns the records with Seq > after, in order. If there are
-	// none, it waits up to wait for some (a store may return sooner, with
+	// Read returns records with Seq > after, in order: all of them, or,
+	// for a reader far behind, a bounded batch of the first ones (at least
+	// one). If there are none, it waits up to wait for some (a store may return sooner, with
 	// none); it returns ctx's error when ctx ends first. It returns
 	// ErrStreamNotFound if the stream is unknown or expired.
 	Read(ctx context.Context, id string, after int64, wait time.Duration) ([]Record, error)

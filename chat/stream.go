@@ -162,8 +162,11 @@ func (p *producer) run() {
 		res.End, res.Err = EndInternal, &Error{Code: CodeInternal, Err: storeErr}
 		term = p.record(RecordError)
 		term.Code, term.Message = CodeInternal, "the server could not keep this answer"
-		if isStoreFull(storeErr) {
-			term.Code, term.Message = CodeUnavailable, "the answer is longer than this server keeps"
+		switch {
+		case errors.Is(storeErr, ErrStreamTooLarge):
+			term.Code, term.Message = CodeAnswerTooLarge, "" // the same answer would hit the same limit
+		case errors.Is(storeErr, ErrStoreFull):
+			term.Code, term.Message = CodeUnavailable, "the server is out of room for answers, try again later"
 		}
 	case errors.Is(cause, errShutdown):
 		res.End, res.Err = EndShutdown, &Error{Code: CodeUnavailable, Message: shutdownMessage, Err: cause}
@@ -304,6 +307,11 @@ const (
 // cancelled generation's last event still goes out (to a client that left,
 // the write simply fails).
 func (h *Handler) follow(w http.ResponseWriter, r *http.Request, info *StreamInfo, after int64, ascii bool, readCtx context.Context) followEnd {
+	if !h.addReader(info.ID) {
+		_ = WriteError(w, NewError(CodeTooManyReaders, ""))
+		return followFailed
+	}
+	defer h.removeReader(info.ID)
 	// Middleware (package middleware) may start the response before the
 	// first event, to send keep-alives; after Claim, failures are events.
 	st := starterFor(w, r.Context())
@@ -317,6 +325,26 @@ func (h *Handler) follow(w http.ResponseWriter, r *http.Request, info *StreamInf
 	return end
 }
 
+// addReader counts a connection following stream id, unless it has as
+// many as the handler allows.
+func (h *Handler) addReader(id string) bool {
+	h.readersMu.Lock()
+	defer h.readersMu.Unlock()
+	if h.readers[id] >= h.maxReaders {
+		return false
+	}
+	h.readers[id]++
+	return true
+}
+
+func (h *Handler) removeReader(id string) {
+	h.readersMu.Lock()
+	defer h.readersMu.Unlock()
+	if h.readers[id]--; h.readers[id] <= 0 {
+		delete(h.readers, id)
+	}
+}
+
 func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx.Starter, info *StreamInfo, after int64, ascii bool, readCtx context.Context) followEnd {
 	var (
 		enc      = newEncoder(info, ascii, after)
@@ -326,6 +354,7 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		touchAt  time.Time
 		rotateAt time.Time
 		drained  bool
+		behind   bool // the last read brought several records: read on
 		// A generation on another instance is checked on (Store.Alive),
 		// so that its readers do not wait for ever if that instance died.
 		remote  = !h.producers.local(info.ID)
@@ -391,6 +420,9 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		if drained {
 			ctx, wait = context.WithoutCancel(readCtx), 0
 		}
+		if behind {
+			wait = 0
+		}
 		recs, err := h.store.Read(ctx, info.ID, pos, wait)
 		if err != nil {
 			switch {
@@ -404,8 +436,15 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 			}
 		}
 		if drained && len(recs) == 0 {
+			if sw != nil {
+				_ = enc.flush(sw) // what was read on
+			}
 			return followGone
 		}
+		// A reader that is behind (a resume, a slow client) reads on
+		// before it writes, up to a batch: fewer, larger writes, and in
+		// snapshot mode one snapshot for what it catches up.
+		behind = len(recs) > 1
 		terminal := false
 		for i := range recs {
 			rec := &recs[i]
@@ -417,6 +456,9 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 			}
 			enc.addRecord(rec)
 			terminal = terminal || rec.terminal()
+		}
+		if behind && !terminal && !enc.full() {
+			continue
 		}
 		if enc.pending() {
 			if sw == nil {
@@ -450,6 +492,9 @@ func (h *Handler) rotate(w http.ResponseWriter, sw **sse.Writer, enc *encoder, o
 		if err := open(); err != nil {
 			return followGone
 		}
+	}
+	if err := enc.flush(*sw); err != nil { // what was read on, before it
+		return followGone
 	}
 	data, _ := json.Marshal(&ReconnectData{LastEventID: enc.lastID()})
 	if err := (*sw).Send(sse.Event{Name: EventReconnect, Data: data, Retry: reconnectRetry}); err != nil {

@@ -238,6 +238,9 @@ func (s *Store) Append(ctx context.Context, id string, recs ...chat.Record) erro
 	return err
 }
 
+// readCount is the most records one Read returns.
+const readCount = 1024
+
 // expiryEvery is how often, in records, a running stream's expiry is
 // renewed.
 const expiryEvery = 256
@@ -269,6 +272,7 @@ func (s *Store) Read(ctx context.Context, id string, after int64, wait time.Dura
 	}
 	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{
 		Streams: []string{s.key(id, "log"), "0-" + strconv.FormatInt(after+1, 10)},
+		Count:   readCount, // a reader far behind reads the log in bounded pieces
 		Block:   block,
 	}).Result()
 	switch {

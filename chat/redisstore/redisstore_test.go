@@ -73,7 +73,7 @@ func TestMaxRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Text != "ab" || st.Error == nil || st.Error.Code != chat.CodeUnavailable || st.Terminals != 1 {
+	if st.Text != "ab" || st.Error == nil || st.Error.Code != chat.CodeAnswerTooLarge || st.Error.Retryable || st.Terminals != 1 {
 		t.Fatalf("text %q, error %+v", st.Text, st.Error)
 	}
 }

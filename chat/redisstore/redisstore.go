@@ -20,6 +20,14 @@
 //
 // Keys are "<prefix>{<stream id>}:log", ":meta" and ":reader"; the braces
 // keep a stream's keys in one Redis Cluster slot.
+//
+// The store's total size is Redis's maxmemory. Every key it writes has an
+// expiry, and a finished stream's is the shortest (the TTL, against
+// RunningTTL for a running one), so with maxmemory-policy volatile-ttl
+// Redis evicts finished streams first, as the memory store does. When
+// Redis can evict nothing more its out-of-memory errors are returned as
+// chat.ErrStoreFull: a new stream gets 503 unavailable, a growing one ends
+// with an error event.
 package redisstore
 
 import (
@@ -186,7 +194,7 @@ func (s *Store) key(id, kind string) string {
 // Create implements chat.Store.
 func (s *Store) Create(ctx context.Context, info *chat.StreamInfo) error {
 	if err := s.beat(ctx); err != nil {
-		return err
+		return full(err)
 	}
 	meta := s.key(info.ID, "meta")
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -195,6 +203,16 @@ func (s *Store) Create(ctx context.Context, info *chat.StreamInfo) error {
 		p.PExpire(ctx, meta, s.opts.RunningTTL)
 		return nil
 	})
+	return full(err)
+}
+
+// full maps Redis's out-of-memory error (maxmemory reached, nothing it may
+// evict) to chat.ErrStoreFull, which clients see as a retryable
+// "unavailable"; other errors pass unchanged.
+func full(err error) error {
+	if err != nil && strings.HasPrefix(err.Error(), "OOM ") {
+		return fmt.Errorf("%w: %w", chat.ErrStoreFull, err)
+	}
 	return err
 }
 
@@ -235,7 +253,7 @@ func (s *Store) Append(ctx context.Context, id string, recs ...chat.Record) erro
 		}
 		return nil
 	})
-	return err
+	return full(err)
 }
 
 // readCount is the most records one Read returns.

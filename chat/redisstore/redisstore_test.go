@@ -3,12 +3,14 @@ package redisstore_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	gosse "github.com/tmaxmax/go-sse"
 	"go.uber.org/goleak"
 
@@ -208,4 +210,34 @@ func TestAliveAcrossInstances(t *testing.T) {
 	if ok, err := b.Alive(ctx, ended); err != nil || !ok {
 		t.Fatalf("an ended stream: alive %v, %v", ok, err)
 	}
+}
+
+// TestOutOfMemoryIsStoreFull: when Redis is at its maxmemory and can evict
+// nothing, the store says chat.ErrStoreFull, and a new stream gets 503
+// with code unavailable (retryable), not a generic internal error.
+func TestOutOfMemoryIsStoreFull(t *testing.T) {
+	rdb := redistest.NewClient(t, redistest.Private(t, "--maxmemory-policy", "noeviction"))
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "ballast", strings.Repeat("x", 4<<20), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "1mb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := newStoreOn(t, rdb)
+	if err := s.Create(ctx, &chat.StreamInfo{ID: rand.Text(), Mode: chat.ModeDelta}); !errors.Is(err, chat.ErrStoreFull) {
+		t.Fatalf("Create in a full Redis: %v", err)
+	}
+	srv := httptest.NewServer(chat.NewHandler(&chattest.Provider{Tokens: []string{"a"}}, chat.WithStore(s)))
+	defer srv.Close()
+	st, err := chattest.Post(srv.Client(), srv.URL, chattest.UserMessage("hi"))
+	if err != nil || st.Status != http.StatusServiceUnavailable || st.Error == nil || st.Error.Code != chat.CodeUnavailable {
+		t.Fatalf("a stream in a full Redis: %v %d %+v", err, st.Status, st.Error)
+	}
+}
+
+func newStoreOn(t *testing.T, rdb *redis.Client) *redisstore.Store {
+	s := redisstore.New(rdb, redisstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s
 }

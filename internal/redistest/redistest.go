@@ -27,10 +27,18 @@ func URL(t testing.TB) string {
 	if u := os.Getenv(EnvURL); u != "" {
 		return u
 	}
+	return Private(t)
+}
+
+// Private starts a redis-server of t's own on a Unix socket, with extra
+// configuration args (for example "--maxmemory", "1mb"), and returns its
+// URL. It stops when t ends.
+func Private(t testing.TB, args ...string) string {
+	t.Helper()
 	bin := servertest.Tool(t, "redis-server")
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
+	cmd := exec.Command(bin, append([]string{"--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -123,8 +123,8 @@ type encoder struct {
 	model        string
 	includeUsage bool
 
-	seq   int64
-	skip  int64           // events with seq <= skip are not sent (a resume)
+	seq  int64
+	skip int64 // events with seq <= skip are not sent (a resume)
 	// snap is the seq of a snapshot not made yet (-1: none). In snapshot
 	// mode every piece of text gets a snapshot of the text so far until a
 	// batch's snapshots pass snapshotBudget bytes; after that, the rest of
@@ -132,9 +132,9 @@ type encoder struct {
 	// reader that is far behind (a resume from the start) catches up with
 	// the text so far about once, not once per piece (quadratic).
 	snap      int64
-	snapBytes int // snapshot text in the batch so far
-	idBuf []byte          // "<stream id>." then the sequence number
-	text  strings.Builder // all text so far, in snapshot mode
+	snapBytes int             // snapshot text in the batch so far
+	idBuf     []byte          // "<stream id>." then the sequence number
+	text      strings.Builder // all text so far, in snapshot mode
 
 	json   bytes.Buffer
 	je     *json.Encoder

@@ -114,10 +114,10 @@ type memStream struct {
 	// The log, compact so that its memory follows its text: the texts of
 	// all text records back to back in one buffer, and per record its end
 	// in it; the few other records (start, done, error) whole, in others.
-	text   []byte
-	ends   []memRec
-	others []Record
-	size   int64 // what the log counts against the limits: see cost
+	text     []byte
+	ends     []memRec
+	others   []Record
+	size     int64         // what the log counts against the limits: see cost
 	changed  chan struct{} // made by a waiting reader, closed by the next append
 	ended    bool
 	finished *list.Element
@@ -425,5 +425,3 @@ func (m *MemoryStore) WatchStop(ctx context.Context, id string, f func()) (func(
 		delete(s.watchers, key)
 	}, nil
 }
-
-

@@ -103,6 +103,11 @@ type Handler struct {
 	grace        time.Duration
 	maxResponse  time.Duration
 	producers    producers
+	// mirror holds the logs of the generations this process runs, when
+	// the store is shared: the connections here follow them from memory,
+	// and the store is read only by readers whose generation runs
+	// elsewhere. Nil when the store is a MemoryStore.
+	mirror       *MemoryStore
 	maxReaders   int
 	readersMu    sync.Mutex
 	readers      map[string]int // connections following each stream
@@ -130,6 +135,9 @@ func NewHandler(p Provider, opts ...Option) *Handler {
 	}
 	if h.store == nil {
 		h.store = NewMemoryStore(MemoryStoreOptions{})
+	}
+	if _, inProcess := h.store.(*MemoryStore); !inProcess {
+		h.mirror = NewMemoryStore(MemoryStoreOptions{TTL: mirrorTTL})
 	}
 	return h
 }

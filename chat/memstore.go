@@ -339,6 +339,27 @@ func (m *MemoryStore) read(id string, after int64) ([]Record, <-chan struct{}, e
 	return nil, s.changed, nil
 }
 
+// has reports whether the store holds stream id.
+func (m *MemoryStore) has(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.streams[id] != nil
+}
+
+// forget drops stream id at once, waking its waiting readers (who then
+// find it gone).
+func (m *MemoryStore) forget(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.streams[id]; s != nil {
+		m.remove(s)
+		if s.changed != nil {
+			close(s.changed)
+			s.changed = nil
+		}
+	}
+}
+
 // Touch implements [Store].
 func (m *MemoryStore) Touch(ctx context.Context, id string, lease time.Duration) error {
 	m.mu.Lock()

@@ -26,6 +26,11 @@ var (
 // storeTimeout bounds one store operation that has no request to follow.
 const storeTimeout = 10 * time.Second
 
+// mirrorTTL is how long a finished generation's log stays in the
+// handler's mirror: for the connections here that are still catching up.
+// Later ones read the store.
+const mirrorTTL = 10 * time.Second
+
 // aliveEvery is how often a reader of a generation that runs on another
 // instance checks that it is still alive.
 const aliveEvery = time.Second
@@ -49,6 +54,7 @@ type producer struct {
 	done    chan struct{}
 	ended   func() // if set, called once the terminal record is logged (or failed to be)
 	seq     int64
+	mirror  *MemoryStore // the handler's mirror, while it holds this stream
 
 	panicked *providerPanic
 
@@ -67,6 +73,9 @@ func (h *Handler) newProducer(r *http.Request, req *Request, info *StreamInfo, s
 		done:    make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancelCause(p.hookCtx)
+	if h.mirror != nil && h.mirror.Create(r.Context(), info) == nil {
+		p.mirror = h.mirror
+	}
 	unwatch, err := h.store.WatchStop(r.Context(), info.ID, func() { p.cancel(errStopped) })
 	if err != nil {
 		p.cancel(errFinished)
@@ -82,8 +91,19 @@ func (p *producer) record(kind RecordKind) Record {
 	return r
 }
 
+// append logs recs in the store, and in the mirror for the connections
+// of this process. A terminal record goes to the mirror even when the store
+// refused it, so that they still end properly; a mirror that cannot take
+// the stream drops it, and its readers go on from the store.
 func (p *producer) append(ctx context.Context, recs []Record) error {
-	return p.h.store.Append(ctx, p.info.ID, recs...)
+	err := p.h.store.Append(ctx, p.info.ID, recs...)
+	if m := p.mirror; m != nil && (err == nil || recs[len(recs)-1].terminal()) {
+		if merr := m.Append(ctx, p.info.ID, recs...); merr != nil {
+			m.forget(p.info.ID)
+			p.mirror = nil
+		}
+	}
+	return err
 }
 
 func (p *producer) run() {
@@ -359,7 +379,13 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		// so that its readers do not wait for ever if that instance died.
 		remote  = !h.producers.local(info.ID)
 		aliveAt = time.Now().Add(aliveEvery)
+		// A generation of this process is followed from the mirror, with
+		// no store round trip per event.
+		src = h.store
 	)
+	if !remote && h.mirror != nil && h.mirror.has(info.ID) {
+		src = h.mirror
+	}
 	if h.rotates(info.Mode) {
 		rotateAt = time.Now().Add(h.maxResponse)
 	}
@@ -423,7 +449,11 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		if behind {
 			wait = 0
 		}
-		recs, err := h.store.Read(ctx, info.ID, pos, wait)
+		recs, err := src.Read(ctx, info.ID, pos, wait)
+		if errors.Is(err, ErrStreamNotFound) && src != h.store {
+			src = h.store // the mirror dropped it: read on from the store
+			continue
+		}
 		if err != nil {
 			switch {
 			case readCtx.Err() == nil || drained:

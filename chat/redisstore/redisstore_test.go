@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,4 +242,68 @@ func newStoreOn(t *testing.T, rdb *redis.Client) *redisstore.Store {
 	s := redisstore.New(rdb, redisstore.Options{})
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestStreamsDoNotQueueBehindThePool: many more concurrent streams than
+// Redis connections all finish on time. The connection that started a
+// stream is fed by its own producer in process; Redis is written for the
+// readers that come back, so following a stream holds no connection (a
+// blocking XREAD per stream held one each, and the rest queued for the
+// pool: 1,000 streams of 3 s took a median of 46 s on a pool of 20).
+func TestStreamsDoNotQueueBehindThePool(t *testing.T) {
+	const streams = 24
+	opts, err := redis.ParseURL(redistest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.PoolSize, opts.PoolTimeout = 2, 2*time.Second
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	reads := &countReads{}
+	rdb.AddHook(reads)
+	s := newStoreOn(t, rdb)
+	tokens := strings.Split("a few tokens, each after a pause, for a while", " ")
+	p := &chattest.Provider{Tokens: tokens, Delay: 100 * time.Millisecond}
+	srv := httptest.NewServer(chat.NewHandler(p, chat.WithStore(s)))
+	defer srv.Close()
+	errs := make(chan error, streams)
+	for range streams {
+		go func() {
+			st, err := chattest.Post(srv.Client(), srv.URL, chattest.UserMessage("hi"))
+			switch {
+			case err != nil:
+				errs <- err
+			case st.Done == nil || st.Text != strings.Join(tokens, ""):
+				errs <- fmt.Errorf("status %d, text %q, error %+v", st.Status, st.Text, st.Error)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range streams {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := reads.n.Load(); n != 0 {
+		t.Fatalf("the streams' own connections sent %d XREADs", n)
+	}
+}
+
+// countReads is a go-redis hook that counts XREAD commands.
+type countReads struct{ n atomic.Int64 }
+
+func (c *countReads) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *countReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "xread" {
+			c.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (c *countReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }

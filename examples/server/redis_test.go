@@ -197,10 +197,12 @@ func TestKilledInstanceIsNoticed(t *testing.T) {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(resp.Body)
+	var head strings.Builder
 	for line := ""; line != "event: delta\n"; { // B follows A's live generation
 		if line, err = br.ReadString('\n'); err != nil {
-			t.Fatalf("B's stream: %v", err)
+			t.Fatalf("B's stream (status %d) ended before a delta: %v\n%s", resp.StatusCode, err, head.String())
 		}
+		head.WriteString(line)
 	}
 	killA()
 	killed := time.Now()

@@ -107,10 +107,10 @@ type Handler struct {
 	// the store is shared: the connections here follow them from memory,
 	// and the store is read only by readers whose generation runs
 	// elsewhere. Nil when the store is a MemoryStore.
-	mirror       *MemoryStore
-	maxReaders   int
-	readersMu    sync.Mutex
-	readers      map[string]int // connections following each stream
+	mirror     *MemoryStore
+	maxReaders int
+	readersMu  sync.Mutex
+	readers    map[string]int // connections following each stream
 }
 
 // NewHandler returns a Handler streaming from p. It panics if p is nil.

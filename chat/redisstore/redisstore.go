@@ -5,9 +5,11 @@
 // Each stream is a Redis Stream with one entry per record (entry ids
 // 0-1, 0-2, ... follow the record numbers), a hash with the stream's
 // details, and a key that a following connection keeps alive (the detach
-// lease). Readers follow with blocking XREAD. Stops go over one Pub/Sub
-// channel, which each Store subscribes to once, plus a flag in the hash for
-// watches that start late. Each Store that creates streams renews a
+// lease). The connections of the instance that runs a generation follow it
+// in memory (chat.Handler mirrors it); readers on other instances wait
+// together in one blocking XREAD per Store, on a connection of its own.
+// Stops go over one Pub/Sub channel, which each Store subscribes to once,
+// plus a flag in the hash for watches that start late. Each Store that creates streams renews a
 // heartbeat key for its instance, so that readers on other instances notice
 // within seconds when it died with generations running (chat.Store.Alive).
 // A finished stream's keys expire after the TTL; those of a stream whose
@@ -65,10 +67,11 @@ type Options struct {
 	// readers of its streams on other instances get an error instead of
 	// waiting for a log that will never end. Default three seconds.
 	InstanceTTL time.Duration
-	// Block is the longest one blocking read waits inside Redis. go-redis
-	// does not interrupt a blocking command when its context ends, so this
-	// bounds how long a reader whose client left holds a connection.
-	// Default one second.
+	// Block is the longest one blocking read waits inside Redis: the
+	// Store's shared read of all waiting streams, or, with a cluster or
+	// ring client, each reader's own (go-redis does not interrupt a
+	// blocking command when its context ends, so this bounds how long a
+	// reader whose client left holds a connection). Default one second.
 	Block time.Duration
 }
 
@@ -87,6 +90,7 @@ type Store struct {
 	watchers map[string]map[*stopWatch]struct{}
 	beatStop chan struct{} // closed by Close; nil until the first Create
 	beatDone chan struct{}
+	follow   *follower // nil until the first read that waits
 }
 
 type stopWatch struct {
@@ -135,7 +139,12 @@ func (s *Store) Close() error {
 	s.sub = nil
 	beatStop, beatDone := s.beatStop, s.beatDone
 	s.beatStop = nil
+	follow := s.follow
+	s.follow = nil
 	s.mu.Unlock()
+	if follow != nil {
+		follow.close()
+	}
 	if beatStop != nil {
 		close(beatStop)
 		<-beatDone
@@ -279,15 +288,54 @@ func (s *Store) Info(ctx context.Context, id string) (*chat.StreamInfo, error) {
 	}, nil
 }
 
-// Read implements chat.Store.
+// Read implements chat.Store. A read that has to wait for records
+// waits, with a *redis.Client, in the Store's one blocking XREAD over all
+// the streams its readers wait on, holding no connection of the pool;
+// with a cluster or ring client, in a blocking XREAD of its own.
 func (s *Store) Read(ctx context.Context, id string, after int64, wait time.Duration) ([]chat.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if wait > 0 {
+		if f := s.follower(); f != nil {
+			if recs, err := s.read(ctx, id, after, -1); err != nil || len(recs) > 0 {
+				return recs, err
+			}
+			if err := f.wait(ctx, s.key(id, "log"), after, wait); err != nil {
+				return nil, err
+			}
+			return s.read(ctx, id, after, -1)
+		}
 	}
 	block := time.Duration(-1) // no BLOCK
 	if wait > 0 {
 		block = max(min(wait, s.opts.Block), time.Millisecond) // BLOCK 0 would wait for ever
 	}
+	return s.read(ctx, id, after, block)
+}
+
+// follower returns the Store's follower, started on first use; nil for a
+// client that cannot read many streams in one XREAD (a cluster's keys live
+// in different slots).
+func (s *Store) follower() *follower {
+	c, ok := s.rdb.(*redis.Client)
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	if s.follow == nil {
+		s.follow = newFollower(c, s.opts.Block)
+	}
+	return s.follow
+}
+
+// read reads the records after after, blocking up to block (none when
+// negative).
+func (s *Store) read(ctx context.Context, id string, after int64, block time.Duration) ([]chat.Record, error) {
 	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{
 		Streams: []string{s.key(id, "log"), "0-" + strconv.FormatInt(after+1, 10)},
 		Count:   readCount, // a reader far behind reads the log in bounded pieces

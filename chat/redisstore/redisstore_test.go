@@ -1,13 +1,18 @@
 package redisstore_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -306,4 +311,140 @@ func (c *countReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (c *countReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
+}
+
+// TestRemoteReadersShareOneBlockingRead: readers on one instance of
+// generations that run on another wait in the Store's one blocking XREAD,
+// on a connection of its own, not in one blocking XREAD each: with 24 such
+// readers waiting, Redis has one blocked client, not 24 (each holding a
+// pool connection, so that beyond the pool's size streams queued).
+func TestRemoteReadersShareOneBlockingRead(t *testing.T) {
+	const streams = 24
+	url := redistest.URL(t)
+	prefix := "remote:" + rand.Text() + ":"
+	// Each stream's first token comes at once; the rest when the test
+	// closes release.
+	release := make(chan struct{})
+	p := chat.ProviderFunc(func(ctx context.Context, _ *chat.Request) iter.Seq2[chat.Chunk, error] {
+		return func(yield func(chat.Chunk, error) bool) {
+			if !yield(chat.Chunk{Text: "held "}, nil) {
+				return
+			}
+			select {
+			case <-release:
+			case <-ctx.Done():
+				yield(chat.Chunk{}, ctx.Err())
+				return
+			}
+			if yield(chat.Chunk{Text: "until released"}, nil) {
+				yield(chat.Chunk{FinishReason: "stop"}, nil)
+			}
+		}
+	})
+	a := chat.NewHandler(p,
+		chat.WithStore(newStoreOnWith(t, redistest.NewClient(t, url), prefix)), chat.WithDetach(time.Minute))
+	srvA := httptest.NewServer(a)
+	defer srvA.Close()
+	defer a.Shutdown(context.Background())
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.PoolSize = 4 * streams
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	srvB := httptest.NewServer(chat.NewHandler(&chattest.Provider{}, chat.WithStore(newStoreOnWith(t, rdb, prefix))))
+	defer srvB.Close()
+	blocked := func() int { // clients blocked in Redis now
+		list, err := rdb.ClientList(context.Background()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range strings.Split(list, "\n") {
+			for _, f := range strings.Fields(c) {
+				if strings.HasPrefix(f, "flags=") && strings.Contains(f, "b") {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	before := blocked() // other packages' tests may share the server
+
+	var waiting sync.WaitGroup
+	errs := make(chan error, streams)
+	for range streams {
+		waiting.Add(1)
+		go func() {
+			errs <- func() error {
+				once := sync.OnceFunc(waiting.Done)
+				defer once()
+				resp, err := srvA.Client().Post(srvA.URL, "application/json", strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
+				if err != nil {
+					return err
+				}
+				var start chat.StartData
+				for ev, err := range gosse.Read(resp.Body, nil) {
+					if err != nil {
+						return err
+					}
+					if err := json.Unmarshal([]byte(ev.Data), &start); err != nil {
+						return err
+					}
+					break
+				}
+				resp.Body.Close() // detached: the generation goes on on A
+				req, _ := http.NewRequest(http.MethodPost, srvB.URL, nil)
+				req.Header.Set("Last-Event-ID", start.ID)
+				resp, err = srvB.Client().Do(req)
+				if err != nil {
+					return err
+				}
+				br := bufio.NewReader(resp.Body)
+				for line := ""; line != "event: delta\n"; {
+					if line, err = br.ReadString('\n'); err != nil {
+						return fmt.Errorf("on B before the first delta: %w", err)
+					}
+				}
+				once() // following on B, waiting for the next token
+				resp.Body = struct {
+					io.Reader
+					io.Closer
+				}{br, resp.Body}
+				st, err := chattest.Read(resp)
+				switch {
+				case err != nil:
+					return err
+				case st.Done == nil || st.Text != "until released":
+					return fmt.Errorf("on B: status %d, text %q, error %+v", st.Status, st.Text, st.Error)
+				}
+				return nil
+			}()
+		}()
+	}
+	waiting.Wait()
+	// Give the readers the moment they need to get from the start event to
+	// their wait (a bounded look, not a synchronisation: only the most
+	// blocked clients seen counts).
+	most := 0
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); {
+		most = max(most, blocked()-before)
+	}
+	close(release)
+	for range streams {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("%d readers waiting: at most %d blocked Redis clients", streams, most)
+	if most > 1 {
+		t.Fatalf("%d readers waiting held %d blocked Redis clients", streams, most)
+	}
+}
+
+func newStoreOnWith(t *testing.T, rdb *redis.Client, prefix string) *redisstore.Store {
+	s := redisstore.New(rdb, redisstore.Options{Prefix: prefix})
+	t.Cleanup(func() { s.Close() })
+	return s
 }

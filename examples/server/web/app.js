@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 const chatURL = new URL('chat', location.href);
 const history = []; // the conversation sent with each request
 let controller = null;
+let streamId = ''; // the stream being shown, for a stop
 
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
@@ -151,7 +152,9 @@ async function send(content) {
     }
     for await (const ev of readEvents(res.body, signal)) {
       const d = JSON.parse(ev.data);
-      if (ev.type === 'delta') {
+      if (ev.type === 'start') {
+        streamId = d.id;
+      } else if (ev.type === 'delta') {
         text += d.text;
         typewriter.update(text);
       } else if (ev.type === 'done') {
@@ -172,6 +175,7 @@ async function send(content) {
     }
   }
   controller = null;
+  streamId = '';
   if (text) history.push({ role: 'assistant', content: text });
   $('send').disabled = false;
   $('stop').disabled = true;
@@ -198,4 +202,18 @@ $('input').addEventListener('keydown', (e) => {
     $('composer').requestSubmit();
   }
 });
-$('stop').addEventListener('click', () => controller && controller.abort());
+// Stop aborts the request, and asks the server to stop the generation: a
+// server that keeps generations going for clients that resume (the example
+// server does, for 30 s) would otherwise go on, and bill, after the abort.
+$('stop').addEventListener('click', () => {
+  if (!controller) return;
+  const id = streamId;
+  controller.abort();
+  if (id) {
+    fetch(chatURL + '/stop', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ stream_id: id }),
+    }).catch(() => {});
+  }
+});

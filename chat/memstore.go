@@ -35,8 +35,10 @@ type MemoryStoreOptions struct {
 // streamOverhead is what a stream's bookkeeping counts against MaxBytes.
 const streamOverhead = 512
 
-// memRec is one record of a memStream's log: a text record's end in the
-// text buffer, or, for another record, other+1 (its index in others).
+// memRec is one record of a memStream's log: where the text buffer ended
+// after it (a text record's text runs from the previous record's end to
+// its own), and, for a record other than text, other: its index in others
+// plus one.
 type memRec struct {
 	end   uint32
 	other uint32
@@ -67,11 +69,8 @@ func (s *memStream) record(i int) Record {
 		return s.others[r.other-1]
 	}
 	start := uint32(0)
-	for j := i - 1; j >= 0; j-- {
-		if s.ends[j].other == 0 {
-			start = s.ends[j].end
-			break
-		}
+	if i > 0 {
+		start = s.ends[i-1].end // every record notes the text's end
 	}
 	rec := Record{Seq: int64(i), Kind: RecordText}
 	if r.end > start {

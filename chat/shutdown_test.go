@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -122,4 +123,45 @@ func mustRead(t *testing.T, resp *http.Response) *chattest.Stream {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// ctxStore is a MemoryStore whose appends fail once their context is
+// done, as a network store's do.
+type ctxStore struct{ *chat.MemoryStore }
+
+func (s ctxStore) Append(ctx context.Context, id string, recs ...chat.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.MemoryStore.Append(ctx, id, recs...)
+}
+
+// TestCancelledAppendIsNotAStoreFailure: a provider that still yields a
+// chunk after its client left (buffered upstream data) makes an append with
+// a cancelled context fail; the stream ends as the client leaving, not as
+// a store failure.
+func TestCancelledAppendIsNotAStoreFailure(t *testing.T) {
+	results := make(chan *chat.Result, 1)
+	p := chat.ProviderFunc(func(ctx context.Context, _ *chat.Request) iter.Seq2[chat.Chunk, error] {
+		return func(yield func(chat.Chunk, error) bool) {
+			if !yield(chat.Chunk{Text: "first "}, nil) {
+				return
+			}
+			<-ctx.Done()
+			yield(chat.Chunk{Text: "buffered"}, nil)
+		}
+	})
+	h := chat.NewHandler(p, chat.WithStore(ctxStore{chat.NewMemoryStore(chat.MemoryStoreOptions{})}),
+		chat.WithFinish(func(_ context.Context, res *chat.Result) { results <- res }))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "application/json", jsonBody(`{"messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readUntilDelta(t, resp.Body)
+	resp.Body.Close()
+	if res := <-results; res.End != chat.EndClientGone {
+		t.Fatalf("end %s (%v)", res.End, res.Err)
+	}
 }

@@ -162,7 +162,13 @@ func (p *producer) run() {
 			if len(recs) > 0 {
 				if storeErr = p.append(p.ctx, recs); storeErr != nil {
 					p.seq -= int64(len(recs)) // not logged
-					p.cancel(storeErr)        // stop the upstream before the provider unwinds
+					if p.ctx.Err() != nil {
+						// Cancelled (the client left, a stop) before the
+						// append failed: that, not the store, ends it.
+						storeErr = nil
+						break
+					}
+					p.cancel(storeErr) // stop the upstream before the provider unwinds
 					break
 				}
 			}

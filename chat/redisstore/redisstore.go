@@ -91,6 +91,7 @@ type Store struct {
 	beatStop chan struct{} // closed by Close; nil until the first Create
 	beatDone chan struct{}
 	follow   *follower // nil until the first read that waits
+	appends  *appender // nil until the first Append
 }
 
 type stopWatch struct {
@@ -139,11 +140,14 @@ func (s *Store) Close() error {
 	s.sub = nil
 	beatStop, beatDone := s.beatStop, s.beatDone
 	s.beatStop = nil
-	follow := s.follow
-	s.follow = nil
+	follow, appends := s.follow, s.appends
+	s.follow, s.appends = nil, nil
 	s.mu.Unlock()
 	if follow != nil {
 		follow.close()
+	}
+	if appends != nil {
+		appends.close()
 	}
 	if beatStop != nil {
 		close(beatStop)
@@ -168,7 +172,7 @@ func (s *Store) beat(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("redisstore: the store is closed")
+		return errClosed
 	}
 	if s.beatStop != nil {
 		return nil
@@ -245,24 +249,45 @@ func (s *Store) Append(ctx context.Context, id string, recs ...chat.Record) erro
 			ttl = s.opts.RunningTTL
 		}
 	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, r := range recs {
-			b, err := json.Marshal(&r)
-			if err != nil {
-				return err
-			}
-			p.XAdd(ctx, &redis.XAddArgs{Stream: log, ID: "0-" + strconv.FormatInt(r.Seq+1, 10), Values: []any{"r", b}})
+	vals := make([][]byte, len(recs))
+	for i := range recs {
+		b, err := json.Marshal(&recs[i])
+		if err != nil {
+			return err
+		}
+		vals[i] = b
+	}
+	a := s.appender()
+	if a == nil {
+		return errClosed
+	}
+	return full(a.do(ctx, func(p redis.Pipeliner) []redis.Cmder {
+		cmds := make([]redis.Cmder, 0, len(recs)+3)
+		for i, r := range recs {
+			cmds = append(cmds, p.XAdd(ctx, &redis.XAddArgs{Stream: log, ID: "0-" + strconv.FormatInt(r.Seq+1, 10), Values: []any{"r", vals[i]}}))
 		}
 		if ttl != 0 {
-			p.PExpire(ctx, log, ttl)
-			p.PExpire(ctx, meta, ttl)
+			cmds = append(cmds, p.PExpire(ctx, log, ttl), p.PExpire(ctx, meta, ttl))
 		}
 		if ttl == s.opts.TTL {
-			p.HSet(ctx, meta, "done", 1)
+			cmds = append(cmds, p.HSet(ctx, meta, "done", 1))
 		}
+		return cmds
+	}))
+}
+
+// appender returns the Store's appender, started on first use; nil once
+// the Store is closed.
+func (s *Store) appender() *appender {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
 		return nil
-	})
-	return full(err)
+	}
+	if s.appends == nil {
+		s.appends = newAppender(s.rdb)
+	}
+	return s.appends
 }
 
 // readCount is the most records one Read returns.
@@ -483,7 +508,7 @@ func (s *Store) subscribe(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("redisstore: the store is closed")
+		return errClosed
 	}
 	if s.sub != nil {
 		return nil

@@ -13,6 +13,11 @@
 // last event id it saw. [WithDetach] keeps a generation going after its
 // client left, [WithMaxResponse] rotates responses under a client's request
 // cap, and [Handler.Stop] stops a generation from any instance.
+// [Handler.Shutdown] drains a handler when the process stops, ending every
+// stream with a terminal event; a generation whose instance died without a
+// drain is noticed by its readers elsewhere ([Store].Alive). With a shared
+// store, the connections of the instance that runs a generation follow it
+// from memory; the store is read by the readers who come back elsewhere.
 //
 // The provider is the only part that knows a vendor (see the openai
 // subpackage), the encoder the only part that knows a wire format, and the

@@ -99,6 +99,14 @@ function createRequest(opts) {
         pump(true);
         finish(req.success, successArg(res.statusCode, header));
       });
+      // The server closed or reset the connection before the body's end
+      // (after the headers, or mid-body): the platform delivers what it
+      // holds, then reports the failure.
+      res.on('close', () => {
+        if (state.aborted || state.ended || res.complete) return;
+        pump(true);
+        finish(req.fail, { errMsg: 'request:fail connection reset' });
+      });
     });
     const successArg = (statusCode, header) => {
       const body = Buffer.concat(all);
@@ -109,6 +117,7 @@ function createRequest(opts) {
     };
     r.on('error', (err) => {
       if (state.aborted) return finish(req.fail, { errMsg: 'request:fail abort' });
+      pump(true); // what arrived before the error still reaches the client
       finish(req.fail, { errMsg: 'request:fail ' + err.message });
     });
     r.end(req.data);

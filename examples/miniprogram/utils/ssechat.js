@@ -158,8 +158,16 @@ function utf8Encode(s) {
 // {type, data, id}: type defaults to "message", data joins the data lines
 // with "\n", and id is the last event ID at that point. An event that the
 // stream ends before its blank line is discarded, as the standard says.
-function EventStreamParser(onEvent) {
+//
+// maxSize, if given, bounds the event being received (its incomplete line
+// and its data lines so far, in characters): past it onOverflow is called
+// once and the parser takes nothing more.
+function EventStreamParser(onEvent, maxSize, onOverflow) {
   this._onEvent = onEvent;
+  this._max = maxSize || Infinity;
+  this._onOverflow = onOverflow;
+  this._dataSize = 0; // characters of the event's data lines so far
+  this._over = false;
   this._buf = ''; // an incomplete line
   this._afterCR = false; // the last line ended with CR: skip one LF
   this._data = [];
@@ -169,6 +177,7 @@ function EventStreamParser(onEvent) {
 }
 
 EventStreamParser.prototype.push = function (text) {
+  if (this._over) return;
   let start = 0;
   if (this._afterCR && text.length > 0) {
     this._afterCR = false;
@@ -198,12 +207,27 @@ EventStreamParser.prototype.push = function (text) {
       }
     }
     this._line(line);
+    if (this._over) return;
   }
-  if (start < text.length) this._buf += text.slice(start);
+  if (start < text.length) {
+    this._buf += text.slice(start);
+    this._check();
+  }
+};
+
+// _check ends parsing when the event being received is larger than allowed.
+EventStreamParser.prototype._check = function () {
+  if (this._dataSize + this._buf.length > this._max && !this._over) {
+    this._over = true;
+    this._buf = '';
+    this._data = [];
+    if (this._onOverflow) this._onOverflow();
+  }
 };
 
 EventStreamParser.prototype._line = function (line) {
   if (line === '') {
+    this._dataSize = 0;
     if (this._data.length > 0) {
       const ev = { type: this._type || 'message', data: this._data.join('\n'), id: this.lastEventId };
       this._data = [];
@@ -229,6 +253,8 @@ EventStreamParser.prototype._line = function (line) {
       break;
     case 'data':
       this._data.push(value);
+      this._dataSize += value.length + 1;
+      this._check();
       break;
     case 'id':
       if (value.indexOf('\0') < 0) this.lastEventId = value;
@@ -329,6 +355,10 @@ function callSafely(fn, arg) {
 //            Taro.request work the same way
 //   resume      false turns resuming off (default true)
 //   maxRetries  resumes in a row that may bring nothing new (default 5)
+//   maxResumes  resumes for one answer in all (default 100); then the
+//               answer ends with the last cut's error
+//   maxEventSize  the largest event accepted, in characters (default 16 MiB);
+//               a larger one ends the answer with bad_response
 //   retryDelay  ms before such a resume, doubled each time (default 1000);
 //               a resume after progress or a rotation goes at once
 //   stopURL     where stop() sends the stream id (default url + '/stop')
@@ -348,7 +378,7 @@ function streamChat(options) {
   if (options.mode !== undefined && MODES.indexOf(options.mode) < 0) {
     throw new TypeError('streamChat: options.mode must be one of ' + MODES.join(', '));
   }
-  ['maxRetries', 'retryDelay'].forEach((k) => {
+  ['maxRetries', 'retryDelay', 'maxResumes', 'maxEventSize'].forEach((k) => {
     if (options[k] !== undefined && !(typeof options[k] === 'number' && options[k] >= 0)) {
       throw new TypeError('streamChat: options.' + k + ' must be a number >= 0');
     }
@@ -358,6 +388,8 @@ function streamChat(options) {
   const resume = options.resume !== false;
   const maxRetries = options.maxRetries === undefined ? 5 : options.maxRetries;
   const retryDelay = options.retryDelay === undefined ? 1000 : options.retryDelay;
+  const maxResumes = options.maxResumes === undefined ? 100 : options.maxResumes;
+  const maxEventSize = options.maxEventSize === undefined ? 16 * 1024 * 1024 : options.maxEventSize;
 
   let finished = false; // a terminal callback ran, or abort()
   let text = '';
@@ -365,6 +397,7 @@ function streamChat(options) {
   let finishReason = '';
   let usage;
   let lastEventId = ''; // of the last event with an id, over all attempts
+  let lastSeq = -1; // n of the last id "<stream id>.<n>" applied
   let resumes = 0;
   let idle = 0; // resumes in a row that brought no event
   let current = null; // the running attempt
@@ -408,15 +441,18 @@ function streamChat(options) {
       fail(code, message, fields);
       return;
     }
-    idle = progressed || rotated ? 0 : idle + 1;
-    if (idle > maxRetries) {
+    // A rotation that brought no new event is no progress, and the resumes
+    // of one answer are bounded in all, so that a server that does not
+    // resume (or rotates for ever) cannot keep the client asking.
+    idle = progressed ? 0 : idle + 1;
+    if (idle > maxRetries || resumes >= maxResumes) {
       fail(code, message, fields);
       return;
     }
     resumes++;
     callSafely(options.onResume, { lastEventId: lastEventId, reason: code, attempt: resumes });
     if (finished) return; // onResume aborted
-    const delay = idle === 0 ? 0 : retryDelay * Math.pow(2, idle - 1);
+    const delay = idle === 0 || (rotated && idle === 1) ? 0 : retryDelay * Math.pow(2, idle - 1);
     timer = setTimeout(() => {
       timer = null;
       if (!finished) attempt(lastEventId);
@@ -436,7 +472,12 @@ function streamChat(options) {
     let progressed = false; // an event with an id arrived
     let rotated = false; // the server said to reconnect
     const decoder = new Utf8Decoder();
-    const parser = new EventStreamParser(onSSE);
+    const parser = new EventStreamParser(onSSE, maxEventSize, () => {
+      if (over()) return;
+      const t = task;
+      fail('bad_response', 'an event is larger than ' + maxEventSize + ' characters', { status: status });
+      if (t && typeof t.abort === 'function') t.abort();
+    });
     let task = null;
 
     function over() {
@@ -465,9 +506,23 @@ function streamChat(options) {
         json = undefined;
       }
       if (ev.id && ev.type !== 'reconnect') {
+        const m = /^(.+)\.(\d+)$/.exec(ev.id);
+        const seq = m ? parseInt(m[2], 10) : -1;
+        const sameStream = !streamId || !m || m[1] === streamId;
+        if (m && lastSeq >= 0 && (!sameStream || seq <= lastSeq || (resumeFrom && ev.type === 'start'))) {
+          // Not after the last event applied: never apply it twice. A
+          // resume that starts over is a server that does not resume.
+          if (!resumeFrom) return;
+          const t = task;
+          fail('bad_response', 'the server sent the answer again from the start instead of resuming after ' + lastEventId, { status: status });
+          if (t && typeof t.abort === 'function') t.abort();
+          return;
+        }
+        if (!m && ev.id === lastEventId) return; // an id of another shape, seen already
         lastEventId = ev.id;
+        if (m) lastSeq = seq;
         progressed = true;
-        if (!streamId) streamId = ev.id.split('.')[0];
+        if (!streamId) streamId = m ? m[1] : ev.id.split('.')[0];
       }
       callSafely(options.onEvent, { type: ev.type, data: ev.data, id: ev.id, json: json });
       if (over()) return; // onEvent aborted

@@ -14,9 +14,11 @@ type stopBody struct {
 }
 
 // StopHandler returns the handler of stop requests, to mount next to h (for
-// example at /chat/stop): a POST with the stream id in a JSON body
-// {"stream_id": "..."} or in the stream_id query parameter (an event id is
-// accepted too). It runs h's prepare hook with req.Op [OpStop], refuses a
+// example at /chat/stop): a POST with Content-Type application/json and the
+// stream id in the body {"stream_id": "..."} or in the stream_id query
+// parameter (an event id is accepted too). Any other Content-Type gets 415:
+// a stop is never a request that a web page can send cross-site without a
+// CORS preflight. It runs h's prepare hook with req.Op [OpStop], refuses a
 // stream that belongs to another owner (403), and answers 204 No Content
 // once the stop is sent, to whichever instance runs the generation; 404 with
 // code stream_expired if the stream is unknown or expired. Stopping a
@@ -36,13 +38,16 @@ func (h *Handler) serveStop(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", http.MethodPost)
 		return NewError(CodeMethodNotAllowed, "use POST")
 	}
+	// Always JSON, so that a stop is never a "simple" request (a form, a
+	// text/plain fetch) that any web page could send cross-site without a
+	// preflight.
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/json" {
+		return &Error{Code: CodeUnsupportedMediaType, Message: "Content-Type must be application/json"}
+	}
 	target := r.URL.Query().Get("stream_id")
 	if target == "" {
 		var body stopBody
-		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if ct != "application/json" {
-			return &Error{Code: CodeUnsupportedMediaType, Message: "Content-Type must be application/json, or give stream_id in the query"}
-		}
 		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
 		if err != nil {
 			return &Error{Code: CodeBadRequest, Message: "could not read the request body", Err: err}

@@ -133,6 +133,22 @@ func TestStopErrors(t *testing.T) {
 			}
 		})
 	}
+	// A stop must not be a "simple" request that any web page can send
+	// cross-site (a form or a text/plain fetch needs no preflight): it
+	// takes application/json, also with the id in the query.
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+		req, _ := http.NewRequest("POST", srv.URL+"/chat/stop?stream_id=NOSUCHSTREAM", strings.NewReader("stream_id=NOSUCHSTREAM"))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := chattest.Read(resp); s.Status != 415 || s.Error.Code != chat.CodeUnsupportedMediaType {
+			t.Fatalf("a stop with Content-Type %q: %d %+v", ct, s.Status, s.Error)
+		}
+	}
 	resp, err := srv.Client().Get(srv.URL + "/chat/stop?stream_id=X")
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,9 @@
 //	               so that several instances can resume and stop each other's
 //	               streams; without it they are kept in memory
 //
+// On a loopback address it answers only loopback host names (localhost,
+// 127.0.0.1, [::1]), against DNS rebinding.
+//
 // POST /chat/stop with {"stream_id": "..."} stops a generation, on whichever
 // instance runs it. A client resumes a stream by repeating its request with
 // the last event id it saw (Last-Event-ID header, last_event_id query
@@ -193,8 +196,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	if err != nil {
 		return err
 	}
+	var handler http.Handler = mux
+	if isLoopback(ln.Addr()) {
+		handler = loopbackOnly(mux) // against DNS rebinding
+	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -211,3 +211,31 @@ func TestOpenAIClientLibrary(t *testing.T) {
 		t.Fatalf("text %q usage %+v", got.String(), usage)
 	}
 }
+
+// TestLoopbackHostsOnly: a server listening on loopback answers only
+// loopback host names, so that a web page on another name that resolves
+// to 127.0.0.1 (DNS rebinding) cannot drive it.
+func TestLoopbackHostsOnly(t *testing.T) {
+	url, _, _ := start(t, []string{"-mock-delay", "0"}, nil)
+	port := strings.TrimSuffix(strings.TrimPrefix(url, "http://127.0.0.1:"), "/chat")
+	for host, want := range map[string]int{
+		"attacker.example":         http.StatusForbidden,
+		"attacker.example:" + port: http.StatusForbidden,
+		"127.0.0.1.nip.io:" + port: http.StatusForbidden,
+		"localhost:" + port:        http.StatusOK,
+		"127.0.0.1:" + port:        http.StatusOK,
+		"[::1]:" + port:            http.StatusOK,
+		"app.localhost:" + port:    http.StatusOK,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, strings.TrimSuffix(url, "chat"), nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: status %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}

@@ -26,6 +26,11 @@
 //	-drain         on SIGTERM, how long running generations get to finish;
 //	               then each ends with a retryable error event, and the
 //	               finish hook runs for every stream (default 10s)
+//	-models        the models a request may choose, comma-separated (default:
+//	               only the server's model); any other gets 422
+//	-max-tokens    the most tokens an answer may take; a request's
+//	               max_tokens is capped to it, and set to it when absent
+//	               (default 4096)
 //	-redis         a Redis URL (default $REDIS_URL): keep stream logs in Redis,
 //	               so that several instances can resume and stop each other's
 //	               streams; without it they are kept in memory
@@ -57,6 +62,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -116,6 +123,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	detach := fs.Duration("detach", 30*time.Second, "how long a generation goes on after its client left, for a resume (0 cancels at once)")
 	maxResponse := fs.Duration("max-response", 0, "end each response after this long with a reconnect event (0 for never; 50s suits WeChat)")
 	drain := fs.Duration("drain", 10*time.Second, "on SIGTERM, how long running generations get to finish before they are ended with a retryable error")
+	models := fs.String("models", "", "the models a request may choose, comma-separated (default: only the server's model)")
+	maxTokens := fs.Int("max-tokens", 4096, "the most tokens an answer may take (a request's max_tokens is capped to it)")
 	redisURL := fs.String("redis", getenv("REDIS_URL"), "Redis URL for the shared stream store (default $REDIS_URL; empty keeps streams in memory)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -125,6 +134,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 	if *mockDelay < 0 {
 		return errors.New("-mock-delay must not be negative")
+	}
+	if *maxTokens < 1 {
+		return errors.New("-max-tokens must be positive")
 	}
 	if *keepAlive < 0 {
 		return errors.New("-keepalive must not be negative")
@@ -149,6 +161,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	defer closeStore()
 
 	provider, model, upstream := newProvider(getenv, *mockDelay)
+	allowed := []string{model}
+	if *models != "" {
+		allowed = strings.Split(*models, ",")
+	}
 	mux := http.NewServeMux()
 	var stack []func(http.Handler) http.Handler // outermost first
 	stack = append(stack, middleware.Recover(log), middleware.Telemetry(&middleware.TelemetryOptions{
@@ -168,8 +184,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		// A real service authenticates here and sets req.Owner, so that
 		// only the user who started a stream can resume or stop it.
 		chat.WithPrepare(func(r *http.Request, req *chat.Request) error {
+			if req.Op != chat.OpStart {
+				return nil
+			}
+			// The server, not the client, decides what runs on its key.
 			if req.Model == "" {
 				req.Model = model
+			}
+			if !slices.Contains(allowed, req.Model) {
+				return chat.NewError(chat.CodeInvalidRequest, "model: choose one of "+strings.Join(allowed, ", "))
+			}
+			if req.MaxTokens == 0 || req.MaxTokens > *maxTokens {
+				req.MaxTokens = *maxTokens
 			}
 			return nil
 		}),

@@ -239,3 +239,46 @@ func TestLoopbackHostsOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestNotAnOpenProxy: the server, not the client, decides what runs on its
+// upstream key: a model outside -models is refused, and max_tokens is
+// capped at -max-tokens (also when the client sends none).
+func TestNotAnOpenProxy(t *testing.T) {
+	fake := &fakeopenai.Server{}
+	up := httptest.NewServer(fake)
+	defer up.Close()
+	url, _, _ := start(t, []string{"-models", "fake-model,fake-mini", "-max-tokens", "256"}, map[string]string{
+		"OPENAI_API_KEY":  "sk-example",
+		"OPENAI_BASE_URL": up.URL + "/v1",
+		"OPENAI_MODEL":    "fake-model",
+	})
+	post := func(body string) *chattest.Stream {
+		t.Helper()
+		s, err := chattest.Post(http.DefaultClient, url, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	msg := `"messages":[{"role":"user","content":"hi"}]`
+	if s := post(`{"model":"gpt-4-expensive",` + msg + `}`); s.Status != 422 || s.Error.Code != chat.CodeInvalidRequest || !strings.Contains(s.Error.Message, "fake-mini") {
+		t.Fatalf("a model outside the list: %d %+v", s.Status, s.Error)
+	}
+	for _, tt := range []struct {
+		body, model string
+		maxTokens   float64
+	}{
+		{`{` + msg + `}`, "fake-model", 256},
+		{`{"model":"fake-mini","max_tokens":100,` + msg + `}`, "fake-mini", 100},
+		{`{"max_tokens":9223372036854775807,` + msg + `}`, "fake-model", 256},
+	} {
+		if s := post(tt.body); s.Done == nil {
+			t.Fatalf("%s: %d %+v", tt.body, s.Status, s.Error)
+		}
+		reqs := fake.Requests()
+		got := reqs[len(reqs)-1].Body
+		if got["model"] != tt.model || got["max_tokens"] != tt.maxTokens {
+			t.Fatalf("%s: upstream got model %v, max_tokens %v", tt.body, got["model"], got["max_tokens"])
+		}
+	}
+}

@@ -385,7 +385,14 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 			p.watchLease(RotationGrace) // detached until the client resumes
 		}
 	case followGone, followFailed:
-		if h.grace == 0 {
+		switch cause := context.Cause(r.Context()); {
+		case errors.Is(cause, context.DeadlineExceeded):
+			// A timeout (middleware.StreamTimeout, a deadline) ends the
+			// generation under every policy: only a client that left is
+			// waited for.
+			p.cancel(cause)
+			<-p.done
+		case h.grace == 0:
 			p.cancel(errClientGone)
 			<-p.done
 		}

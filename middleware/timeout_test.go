@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/chat/chattest"
 	"github.com/ssechat/ssechat/internal/servertest"
 	"github.com/ssechat/ssechat/middleware"
 )
@@ -155,5 +156,29 @@ func TestMiddlewareShareOneWrapper(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	if depth != 1 {
 		t.Fatalf("handler's writer is %d wrappers deep, want 1", depth)
+	}
+}
+
+// TestTimeoutEndsDetachedGenerations: with chat.WithDetach a client that
+// leaves does not stop the generation, but a timeout does: the upstream is
+// cancelled and the finish hook reports a timeout.
+func TestTimeoutEndsDetachedGenerations(t *testing.T) {
+	p := &chattest.Provider{Tokens: []string{"partial "}, Block: true}
+	results := make(chan *chat.Result, 1)
+	h := middleware.StreamTimeout(0, 80*time.Millisecond)(chat.NewHandler(p, chat.WithDetach(time.Minute),
+		chat.WithFinish(func(_ context.Context, res *chat.Result) { results <- res })))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	s, err := chattest.Post(srv.Client(), srv.URL, chattest.UserMessage("hi"))
+	if err != nil || s.Error == nil || s.Error.Code != chat.CodeTimeout || s.Terminals != 1 {
+		t.Fatalf("%v: error %+v, terminals %d", err, s.Error, s.Terminals)
+	}
+	select {
+	case <-p.Canceled():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the detached generation went on after the timeout")
+	}
+	if res := <-results; res.End != chat.EndTimeout {
+		t.Fatalf("end %s", res.End)
 	}
 }

@@ -3,10 +3,13 @@ package openai
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"math"
+	"net"
 	"net/http"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
@@ -27,28 +30,72 @@ func WithModel(model string) Option { return optionFunc(func(p *Provider) { p.mo
 // Provider streams chat completions through go-openai. It is safe for
 // concurrent use.
 type Provider struct {
-	client *goopenai.Client
-	model  string
+	client        *goopenai.Client
+	model         string
+	headerTimeout time.Duration
 }
 
 var _ chat.Provider = (*Provider)(nil)
 
 // New returns a Provider for the endpoint that cfg describes (BaseURL,
 // key, HTTPClient; see goopenai.DefaultConfig). It wraps cfg.HTTPClient
-// (http.DefaultClient's settings when nil) to watch each stream for
+// (when it is nil or an http.Client with no Transport, as DefaultConfig
+// makes it, http.DefaultTransport's settings plus [DefaultConnectTimeout]
+// and [DefaultResponseHeaderTimeout] are used) to watch each stream for
 // "data: [DONE]" and to drop SSE comment lines, which go-openai would
 // otherwise count against cfg.EmptyMessagesLimit and keep in memory.
 func New(cfg goopenai.ClientConfig, opts ...Option) *Provider {
-	inner := cfg.HTTPClient
-	if inner == nil {
-		inner = &http.Client{}
-	}
-	cfg.HTTPClient = doer{inner}
-	p := &Provider{client: goopenai.NewClientWithConfig(cfg)}
+	p := &Provider{headerTimeout: DefaultResponseHeaderTimeout}
 	for _, o := range opts {
 		o.apply(p)
 	}
+	inner := cfg.HTTPClient
+	switch c := inner.(type) {
+	case nil:
+		inner = &http.Client{Transport: transport(p.headerTimeout)}
+	case *http.Client:
+		if c.Transport == nil { // as goopenai.DefaultConfig makes it
+			with := *c
+			with.Transport = transport(p.headerTimeout)
+			inner = &with
+		}
+	}
+	cfg.HTTPClient = doer{inner}
+	p.client = goopenai.NewClientWithConfig(cfg)
 	return p
+}
+
+// Timeouts of the HTTP client New makes when cfg.HTTPClient is nil.
+const (
+	// DefaultConnectTimeout bounds connecting to the upstream (TCP and TLS
+	// each).
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultResponseHeaderTimeout bounds the wait for the upstream's
+	// response headers, which OpenAI-compatible APIs send before the first
+	// token; the wait for tokens after them is the stream's (see
+	// middleware.StreamTimeout).
+	DefaultResponseHeaderTimeout = 2 * time.Minute
+)
+
+// WithResponseHeaderTimeout sets how long the transport that New gives
+// the config's client (when it has none) waits for the upstream's response headers.
+// Default [DefaultResponseHeaderTimeout]. It panics if d is not positive.
+func WithResponseHeaderTimeout(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("openai: WithResponseHeaderTimeout(%v): must be positive", d))
+	}
+	return optionFunc(func(p *Provider) { p.headerTimeout = d })
+}
+
+// transport is http.DefaultTransport's settings with connect and
+// response-header timeouts: without them an upstream that accepts the
+// connection and never answers holds the stream until the client leaves.
+func transport(headerTimeout time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = DefaultConnectTimeout
+	t.ResponseHeaderTimeout = headerTimeout
+	return t
 }
 
 // Stream implements chat.Provider.

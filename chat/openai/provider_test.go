@@ -2,6 +2,7 @@ package openai_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -204,4 +205,38 @@ func TestClientLeavesUpstreamEnds(t *testing.T) {
 			t.Fatalf("result %+v", res)
 		}
 	})
+}
+
+// TestResponseHeaderTimeout: an upstream that accepts the request and never
+// answers fails the stream after the response-header timeout, not when the
+// client gives up.
+func TestResponseHeaderTimeout(t *testing.T) {
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	cfg := goopenai.DefaultConfig("sk-test")
+	cfg.BaseURL = hang.URL + "/v1"
+	p := openai.New(cfg, openai.WithModel("m"), openai.WithResponseHeaderTimeout(100*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got error
+	for _, err := range p.Stream(ctx, chattest.UserMessage("hi")) {
+		if err != nil {
+			got = err
+			break
+		}
+	}
+	var e *chat.Error
+	if !errors.As(got, &e) || ctx.Err() != nil {
+		t.Fatalf("err %v, ctx %v", got, ctx.Err())
+	}
+	if e.Code != chat.CodeUpstreamUnavailable && e.Code != chat.CodeTimeout {
+		t.Fatalf("code %s (%v)", e.Code, e.Err)
+	}
 }

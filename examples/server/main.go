@@ -23,6 +23,10 @@
 //	               default)
 //	-max-response  end each response after this long with a "reconnect"
 //	               event, for clients with a request cap (WeChat: 50s; default 0: off)
+//	-timeout       the longest a stream may run (default 15m; 0 for no limit)
+//	-idle-timeout  how long the upstream may stay silent (no chunk) before
+//	               the stream ends with a timeout (default 5m, for reasoning
+//	               models; 0 for no limit); keep-alives do not count
 //	-drain         on SIGTERM, how long running generations get to finish;
 //	               then each ends with a retryable error event, and the
 //	               finish hook runs for every stream (default 10s)
@@ -122,6 +126,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	keepAlive := fs.Duration("keepalive", middleware.DefaultKeepAliveInterval, "keep-alive comment interval on idle streams (0 for none)")
 	detach := fs.Duration("detach", 30*time.Second, "how long a generation goes on after its client left, for a resume (0 cancels at once)")
 	maxResponse := fs.Duration("max-response", 0, "end each response after this long with a reconnect event (0 for never; 50s suits WeChat)")
+	maxDuration := fs.Duration("timeout", 15*time.Minute, "the longest a stream may run (0 for no limit)")
+	idle := fs.Duration("idle-timeout", 5*time.Minute, "how long the upstream may send nothing before the stream ends with a timeout (0 for no limit)")
 	drain := fs.Duration("drain", 10*time.Second, "on SIGTERM, how long running generations get to finish before they are ended with a retryable error")
 	models := fs.String("models", "", "the models a request may choose, comma-separated (default: only the server's model)")
 	maxTokens := fs.Int("max-tokens", 4096, "the most tokens an answer may take (a request's max_tokens is capped to it)")
@@ -134,6 +140,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 	if *mockDelay < 0 {
 		return errors.New("-mock-delay must not be negative")
+	}
+	if *maxDuration < 0 || *idle < 0 {
+		return errors.New("-timeout and -idle-timeout must not be negative")
 	}
 	if *maxTokens < 1 {
 		return errors.New("-max-tokens must be positive")
@@ -170,6 +179,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	stack = append(stack, middleware.Recover(log), middleware.Telemetry(&middleware.TelemetryOptions{
 		TracerProvider: tp, MeterProvider: mp, ProviderName: upstreamName(upstream),
 	}))
+	if *maxDuration > 0 || *idle > 0 {
+		stack = append(stack, middleware.StreamTimeout(*maxDuration, *idle))
+	}
 	if *keepAlive > 0 {
 		stack = append(stack, middleware.KeepAlive(*keepAlive))
 	}

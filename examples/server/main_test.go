@@ -282,3 +282,26 @@ func TestNotAnOpenProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamSilenceTimesOut: an upstream that never sends its first
+// chunk is given up after -idle-timeout (504 timeout), instead of holding
+// the stream until the client leaves.
+func TestUpstreamSilenceTimesOut(t *testing.T) {
+	url, logs, stop := start(t, []string{"-mock-delay", "1h", "-idle-timeout", "200ms"}, nil)
+	client := &http.Client{Timeout: 10 * time.Second}
+	s, err := chattest.Post(client, url, chattest.UserMessage("silence"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 504 before the stream starts; the mock's start event may have come first.
+	if s.Error == nil || s.Error.Code != chat.CodeTimeout || s.Status != http.StatusGatewayTimeout && s.Terminals != 1 {
+		t.Fatalf("status %d, error %+v", s.Status, s.Error)
+	}
+	t.Logf("answered %d", s.Status)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "end=timeout") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+}

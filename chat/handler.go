@@ -197,9 +197,8 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, Mode
 	switch {
 	case r.Method == http.MethodPost:
 	case r.Method == http.MethodGet && target != "":
-	case r.Method == http.MethodGet:
-		w.Header().Set("Allow", "GET, POST")
-		return nil, "", false, NewError(CodeMethodNotAllowed, "use POST to start a stream; GET follows one, with stream_id or Last-Event-ID")
+	case r.Method == http.MethodGet: // allowed, but only to follow a stream
+		return nil, "", false, NewError(CodeBadRequest, "stream_id: required (GET follows a stream, with stream_id or Last-Event-ID; POST starts one)")
 	default:
 		w.Header().Set("Allow", "GET, POST")
 		return nil, "", false, NewError(CodeMethodNotAllowed, "use POST")

@@ -163,7 +163,7 @@ func TestBadRequests(t *testing.T) {
 		status                           int
 		code                             chat.Code
 	}{
-		{"GET", "GET", "", "application/json", good, 405, chat.CodeMethodNotAllowed},
+		{"GET without a stream id", "GET", "", "application/json", good, 400, chat.CodeBadRequest}, // GET is allowed: it follows a stream
 		{"no content type", "POST", "", "", good, 415, chat.CodeUnsupportedMediaType},
 		{"text/plain", "POST", "", "text/plain;charset=UTF-8", good, 415, chat.CodeUnsupportedMediaType},
 		{"latin1", "POST", "", "application/json; charset=iso-8859-1", good, 415, chat.CodeUnsupportedMediaType},

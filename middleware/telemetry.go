@@ -23,8 +23,9 @@ const instrumentationName = "github.com/ssechat/ssechat/middleware"
 
 // Attributes this package adds to the GenAI conventions.
 const (
-	// AttrEndReason is why the stream ended: completed, client_gone,
-	// upstream_error or timeout (chat.EndReason).
+	// AttrEndReason is why the stream ended (chat.EndReason): completed,
+	// client_gone, upstream_error, timeout, stopped, internal or shutdown;
+	// "detached" when the request ended with its generation still running.
 	AttrEndReason = attribute.Key("ssechat.stream.end_reason")
 	// AttrStreamID is the stream's id, the prefix of its event ids.
 	AttrStreamID = attribute.Key("ssechat.stream.id")

@@ -25,7 +25,13 @@ func (f optionFunc) apply(p *Provider) { f(p) }
 
 // WithModel sets the model used when a request names none. Default none: a
 // request must then name its model (or a prepare hook must choose one).
-func WithModel(model string) Option { return optionFunc(func(p *Provider) { p.model = model }) }
+// It panics if model is empty.
+func WithModel(model string) Option {
+	if model == "" {
+		panic("openai: WithModel(\"\"): empty model")
+	}
+	return optionFunc(func(p *Provider) { p.model = model })
+}
 
 // Provider streams chat completions through go-openai. It is safe for
 // concurrent use.

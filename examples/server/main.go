@@ -64,6 +64,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -87,7 +88,12 @@ func newStore(ctx context.Context, url string) (chat.Store, string, func(), erro
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("-redis: %w", err)
+		// The parser's error quotes the URL, password and all.
+		var uerr *neturl.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, "", nil, fmt.Errorf("-redis: not a valid Redis URL: %v", err)
 	}
 	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)

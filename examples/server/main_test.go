@@ -305,3 +305,16 @@ func TestUpstreamSilenceTimesOut(t *testing.T) {
 		t.Fatalf("logs:\n%s", logs)
 	}
 }
+
+// TestRedisURLNotPrinted: a bad -redis URL is reported without its password.
+func TestRedisURLNotPrinted(t *testing.T) {
+	for _, u := range []string{"redis://:s3cret-pass@127.0.0.1:notaport/0", "redis://user:s3cret-pass@127.0.0.1:1/0", "redis://:s3cret-pass@[::1/0"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		logs := &syncBuffer{}
+		err := run(ctx, []string{"-addr", "127.0.0.1:0", "-redis", u}, func(string) string { return "" }, logs, nil)
+		cancel()
+		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(logs.String(), "s3cret") {
+			t.Errorf("-redis %s: %v\n%s", u, err, logs)
+		}
+	}
+}

@@ -16,7 +16,7 @@ import (
 
 func newHandler(p chat.Provider, keepAlive time.Duration) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /chat", middleware.Recover(nil)(middleware.KeepAlive(keepAlive)(chat.NewHandler(p))))
+	mux.Handle("/chat", middleware.Recover(nil)(middleware.KeepAlive(keepAlive)(chat.NewHandler(p))))
 	return mux
 }
 

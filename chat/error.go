@@ -17,6 +17,7 @@ const (
 	CodePermissionDenied     Code = "permission_denied"      // 403
 	CodeStreamExpired        Code = "stream_expired"         // 404: no such stream to resume or stop (unknown, or its log expired)
 	CodeMethodNotAllowed     Code = "method_not_allowed"     // 405
+	CodeRequestTimeout       Code = "request_timeout"        // 408: the request body did not arrive in time
 	CodeRequestTooLarge      Code = "request_too_large"      // 413
 	CodeUnsupportedMediaType Code = "unsupported_media_type" // 415
 	CodeInvalidRequest       Code = "invalid_request"        // 422: well-formed but invalid
@@ -45,6 +46,7 @@ var codes = map[Code]codeInfo{
 	CodePermissionDenied:     {http.StatusForbidden, false, "permission denied"},
 	CodeStreamExpired:        {http.StatusNotFound, false, "the stream is unknown or has expired, start a new one"},
 	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, false, "method not allowed"},
+	CodeRequestTimeout:       {http.StatusRequestTimeout, false, "the request body did not arrive in time"},
 	CodeRequestTooLarge:      {http.StatusRequestEntityTooLarge, false, "the request body is too large"},
 	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, false, "the request body must be application/json"},
 	CodeInvalidRequest:       {http.StatusUnprocessableEntity, false, "the request is invalid"},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -154,7 +155,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = h.runPrepare(r, req)
 	}
 	if err != nil {
-		_ = WriteError(w, asError(r.Context(), err))
+		// decode and prepare say what went wrong; the request's context
+		// may be done by then (a body read that timed out closes it), which
+		// must not turn their answer into "canceled".
+		e, ok := err.(*Error)
+		if !ok {
+			e = asError(r.Context(), err)
+		}
+		_ = WriteError(w, e)
 		return
 	}
 	if req.Op == OpResume {
@@ -253,6 +261,9 @@ func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, req *Reques
 	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			return NewError(CodeRequestTooLarge, "the request body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
+		}
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return &Error{Code: CodeRequestTimeout, Err: err}
 		}
 		return &Error{Code: CodeBadRequest, Message: "could not read the request body", Err: err}
 	}

@@ -1,10 +1,12 @@
 package chat_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -487,5 +489,30 @@ func TestNewHandlerPanics(t *testing.T) {
 			}()
 			f()
 		})
+	}
+}
+
+// TestBodyThatNeverEnds: a client that stops sending its body before the
+// end gets 408 request_timeout when the server's ReadTimeout passes, not a
+// 499 as if it had left.
+func TestBodyThatNeverEnds(t *testing.T) {
+	srv := httptest.NewUnstartedServer(chat.NewHandler(&chattest.Provider{Tokens: []string{"a"}}))
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"messages":[{"role":"user","content":"hi"}]}`
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body)+10, body)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := chattest.Read(resp)
+	if err != nil || s.Status != http.StatusRequestTimeout || s.Error.Code != chat.CodeRequestTimeout {
+		t.Fatalf("%v: status %d, error %+v", err, s.Status, s.Error)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/chattest"
-	"github.com/ssechat/ssechat/internal/storetest"
+	"github.com/ssechat/ssechat/chat/storetest"
 )
 
 func TestMemoryStoreContract(t *testing.T) {

@@ -2,6 +2,8 @@ package openai_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -9,13 +11,23 @@ import (
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/chattest"
 	"github.com/ssechat/ssechat/chat/openai"
-	"github.com/ssechat/ssechat/internal/fakeopenai"
 )
 
 // Serve a chat stream from an OpenAI-compatible endpoint. Here the endpoint is
-// a local stand-in that echoes; in production BaseURL names the vendor.
+// a few lines that speak OpenAI's streaming format; in production BaseURL
+// names the vendor.
 func ExampleNew() {
-	upstream := httptest.NewServer(&fakeopenai.Server{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, chunk := range []string{
+			`{"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello "},"finish_reason":null}]}`,
+			`{"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"from upstream"},"finish_reason":"stop"}]}`,
+			`{"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}`,
+			`[DONE]`,
+		} {
+			io.WriteString(w, "data: "+chunk+"\n\n")
+		}
+	}))
 	defer upstream.Close()
 
 	cfg := goopenai.DefaultConfig("sk-...")
@@ -23,7 +35,7 @@ func ExampleNew() {
 	srv := httptest.NewServer(chat.NewHandler(openai.New(cfg, openai.WithModel("gpt-4o-mini"))))
 	defer srv.Close()
 
-	s, err := chattest.Post(srv.Client(), srv.URL, chattest.UserMessage("Hello from upstream"))
+	s, err := chattest.Post(srv.Client(), srv.URL, chattest.UserMessage("Hi"))
 	if err != nil {
 		panic(err)
 	}
@@ -31,5 +43,5 @@ func ExampleNew() {
 	fmt.Println(s.Done.FinishReason, s.Done.Usage.TotalTokens)
 	// Output:
 	// Hello from upstream
-	// stop 16
+	// stop 12
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/ssechat/ssechat/chat/chattest"
 	"github.com/ssechat/ssechat/chat/redisstore"
 	"github.com/ssechat/ssechat/internal/redistest"
-	"github.com/ssechat/ssechat/internal/storetest"
+	"github.com/ssechat/ssechat/chat/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

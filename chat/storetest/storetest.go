@@ -1,5 +1,9 @@
 // Package storetest checks that a chat.Store keeps the contract the handler
-// relies on. The memory store and the Redis store both run it.
+// relies on: [Run] from a test of your own store,
+//
+//	func TestContract(t *testing.T) { storetest.Run(t, mystore.New(...)) }
+//
+// The memory store and the Redis store both run it.
 package storetest
 
 import (

@@ -24,8 +24,8 @@ import (
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/chattest"
 	"github.com/ssechat/ssechat/chat/redisstore"
-	"github.com/ssechat/ssechat/internal/redistest"
 	"github.com/ssechat/ssechat/chat/storetest"
+	"github.com/ssechat/ssechat/internal/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -200,8 +200,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	options := []chat.Option{
 		chat.WithStore(store), chat.WithDetach(*detach), chat.WithMaxResponse(*maxResponse),
 		// A real service authenticates here and sets req.Owner, so that
-		// only the user who started a stream can resume or stop it.
+		// only the user who started a stream can resume or stop it; this
+		// demo takes a session cookie (see session.go).
 		chat.WithPrepare(func(r *http.Request, req *chat.Request) error {
+			req.Owner = owner(r)
 			if req.Op != chat.OpStart {
 				return nil
 			}
@@ -234,7 +236,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	// /v1/chat/completions and read the openai mode.
 	openaiHandler := chat.NewHandler(provider, append(options, chat.WithMode(chat.ModeOpenAI), chat.WithRequestModes())...)
 	mux.Handle("/v1/chat/completions", wrap(openaiHandler))
-	mux.Handle("/", webHandler()) // the browser chat page
+	mux.Handle("/", withSession(webHandler())) // the browser chat page, with a demo session
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

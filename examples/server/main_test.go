@@ -14,6 +14,7 @@ import (
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
+	gosse "github.com/tmaxmax/go-sse"
 	"go.uber.org/goleak"
 
 	"github.com/ssechat/ssechat/chat"
@@ -316,5 +317,65 @@ func TestRedisURLNotPrinted(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(logs.String(), "s3cret") {
 			t.Errorf("-redis %s: %v\n%s", u, err, logs)
 		}
+	}
+}
+
+// TestStreamsBelongToTheirSession: the page gives a browser a session
+// cookie, and a stream started with it can be resumed and stopped only
+// with it, not by someone who knows the stream id.
+func TestStreamsBelongToTheirSession(t *testing.T) {
+	url, _, _ := start(t, []string{"-mock-delay", "50ms"}, nil)
+	page, err := http.Get(strings.TrimSuffix(url, "chat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	var mine *http.Cookie
+	for _, c := range page.Cookies() {
+		if c.Name == "ssechat_session" && c.HttpOnly && c.SameSite == http.SameSiteStrictMode {
+			mine = c
+		}
+	}
+	if mine == nil {
+		t.Fatalf("no session cookie: %v", page.Header["Set-Cookie"])
+	}
+	theirs := &http.Cookie{Name: "ssechat_session", Value: strings.Repeat("B", 26)}
+	do := func(path, lastEventID, body string, c *http.Cookie) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, strings.TrimSuffix(url, "/chat")+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if lastEventID != "" {
+			req.Header.Set("Last-Event-ID", lastEventID)
+		}
+		if c != nil {
+			req.AddCookie(c)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := do("/chat", "", `{"messages":[{"role":"user","content":"`+strings.Repeat("长", 60)+`"}]}`, mine)
+	defer resp.Body.Close()
+	var id string
+	for ev, err := range gosse.Read(resp.Body, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, _ = strings.Cut(ev.LastEventID, ".")
+		break
+	}
+	for name, c := range map[string]*http.Cookie{"another session": theirs, "no session": nil} {
+		for _, tt := range []struct{ path, last, body string }{{"/chat", id, ""}, {"/chat/stop", "", `{"stream_id":"` + id + `"}`}} {
+			r := do(tt.path, tt.last, tt.body, c)
+			r.Body.Close()
+			if r.StatusCode != http.StatusForbidden {
+				t.Errorf("%s %s: status %d", name, tt.path, r.StatusCode)
+			}
+		}
+	}
+	if r := do("/chat/stop", "", `{"stream_id":"`+id+`"}`, mine); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("its own session's stop: %d", r.StatusCode)
 	}
 }

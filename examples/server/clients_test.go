@@ -72,7 +72,7 @@ func TestMiniProgramClient(t *testing.T) {
 	}
 }
 
-// touchSources reads every JavaScript file under dir, so that go test's
+// touchSources reads every JavaScript, TypeScript and JSON file under dir, so that go test's
 // result cache, which knows only the files the test process opens, runs
 // the test again when one of them changes.
 func touchSources(t *testing.T, dir string) {
@@ -84,7 +84,7 @@ func touchSources(t *testing.T, dir string) {
 		if d.IsDir() && d.Name() == "node_modules" {
 			return filepath.SkipDir
 		}
-		if d.IsDir() || filepath.Ext(path) != ".js" {
+		if ext := filepath.Ext(path); d.IsDir() || ext != ".js" && ext != ".ts" && ext != ".json" {
 			return nil
 		}
 		_, err = os.ReadFile(path)

@@ -363,8 +363,9 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 	if !h.producers.add(p) { // Shutdown began since the check above
 		p.unwatch()
 		p.cancel(errShutdown)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
-		_ = h.store.Append(ctx, info.ID, Record{Kind: RecordError, Code: CodeUnavailable, Message: shutdownMessage})
+		ctx, cancel := context.WithTimeout(p.hookCtx, storeTimeout)
+		// End the log (in the mirror too) so that nothing waits for it.
+		_ = p.append(ctx, []Record{{Kind: RecordError, Code: CodeUnavailable, Message: shutdownMessage}})
 		cancel()
 		_ = WriteError(w, NewError(CodeUnavailable, shutdownMessage))
 		return

@@ -20,17 +20,38 @@ import (
 // TestShutdownDrains: a generation that finishes within the drain ends
 // normally and Shutdown returns nil; meanwhile new streams get 503.
 func TestShutdownDrains(t *testing.T) {
+	// The first stream waits for step before its second token; a late one
+	// (started before Shutdown began) answers at once.
 	step := make(chan struct{})
+	p := chat.ProviderFunc(func(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
+		return func(yield func(chat.Chunk, error) bool) {
+			if req.Messages[0].Content == "late" {
+				yield(chat.Chunk{Text: "late", FinishReason: "stop"}, nil)
+				return
+			}
+			if !yield(chat.Chunk{Text: "a"}, nil) {
+				return
+			}
+			select {
+			case <-step:
+			case <-ctx.Done():
+				yield(chat.Chunk{}, ctx.Err())
+				return
+			}
+			if yield(chat.Chunk{Text: "b"}, nil) {
+				yield(chat.Chunk{FinishReason: "stop"}, nil)
+			}
+		}
+	})
 	results := make(chan *chat.Result, 1)
-	h := chat.NewHandler(&chattest.Provider{Tokens: []string{"a", "b"}, Step: step},
-		chat.WithFinish(func(_ context.Context, res *chat.Result) { results <- res }))
+	h := chat.NewHandler(p, chat.WithFinish(func(_ context.Context, res *chat.Result) { results <- res }))
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	go func() { step <- struct{}{} }()
 	resp, err := http.Post(srv.URL, "application/json", jsonBody(`{"messages":[{"role":"user","content":"hi"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	readUntilDelta(t, resp.Body) // "a": the generation runs
 	shut := make(chan error, 1)
 	go func() { shut <- h.Shutdown(context.Background()) }()
 	// Until Shutdown has begun a new stream may still start; wait for the
@@ -50,7 +71,7 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	step <- struct{}{}
 	s, err := chattest.Read(resp)
-	if err != nil || s.Done == nil || s.Text != "ab" {
+	if err != nil || s.Done == nil || s.Text != "b" {
 		t.Fatalf("drained stream: %v, done %+v, text %q", err, s.Done, s.Text)
 	}
 	if err := <-shut; err != nil {

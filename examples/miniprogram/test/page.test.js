@@ -1,132 +1,231 @@
 'use strict';
-// The chat page (pages/chat/chat.js) in a small stand-in for the mini
-// program runtime (Page, getApp, setData with data paths, wx.request),
-// against the real Go example server.
+// The chat page (pages/chat/chat.{js,json,wxml,wxss}) rendered and driven by
+// the official miniprogram-simulate (j-component, with WeChat's own WXML
+// compiler, wcc), in a jsdom document, against the real Go example server.
+// The tests type into the rendered input, tap the rendered buttons and read
+// what the rendered page shows; only wx.request and getApp are stand-ins.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const path = require('node:path');
+const { JSDOM } = require('jsdom');
 const { createRequest } = require('./wxrequest');
 const { rng } = require('./rand');
 const { env } = require('./servers');
 
-
-// setPath sets a setData path such as "messages[1].text".
-function setPath(obj, path, value) {
-  const keys = path.replace(/\[(\d+)\]/g, '.$1').split('.');
-  let o = obj;
-  for (const k of keys.slice(0, -1)) o = o[k];
-  o[keys[keys.length - 1]] = value;
+const dom = new JSDOM('<!doctype html><html><head></head><body></body></html>', { pretendToBeVisual: true });
+for (const name of ['window', 'document', 'Node', 'Element', 'HTMLElement', 'Event', 'CustomEvent', 'MutationObserver', 'getComputedStyle', 'TouchEvent', 'Touch']) {
+  global[name] = name === 'window' ? dom.window : dom.window[name];
 }
+const simulate = require('miniprogram-simulate');
 
-// openPage loads the page with the given server URL and returns it, with
-// every setData call recorded and a promise for the next idle state.
+const root = path.resolve(__dirname, '..');
+
+// openPage renders the chat page with the given server URL. It returns the
+// rendered component with: shown(), the rendered answers; renders, the
+// answer text as shown after each change of the page; and settled(), a
+// promise for the next moment the page is idle again after a send.
 function openPage(url, request) {
-  let config;
-  global.Page = (c) => {
-    config = c;
-  };
   global.getApp = () => ({ globalData: { chatURL: url, ascii: false } });
   global.wx = { request };
-  const file = require.resolve('../pages/chat/chat');
-  delete require.cache[file];
-  require(file);
-  const page = Object.assign({}, config, { data: JSON.parse(JSON.stringify(config.data)), calls: [] });
+  const id = simulate.load(path.join(root, 'pages/chat/chat'), 'chat', { rootPath: root });
+  const page = simulate.render(id);
+  const parent = document.createElement('parent-wrapper');
+  document.body.appendChild(parent);
+  page.attach(parent);
+  page.renders = [];
   let waiting = null;
   let started = false;
-  page.setData = (d) => {
-    page.calls.push({ at: performance.now(), d });
-    for (const k of Object.keys(d)) setPath(page.data, k, d[k]);
-    const last = page.data.messages[page.data.messages.length - 1];
-    if (page.data.streaming) started = true;
-    if (waiting && started && !page.data.streaming && last && !last.typing) {
+  const observer = new MutationObserver(() => {
+    const answers = shown(page).filter((m) => m.role === 'assistant');
+    const last = answers[answers.length - 1];
+    if (last && page.renders[page.renders.length - 1] !== last.text) page.renders.push(last.text);
+    const streaming = page.querySelector('.stop') !== undefined;
+    if (streaming) started = true;
+    if (waiting && started && !streaming && last && !last.typing) {
       started = false;
       const w = waiting;
       waiting = null;
       w();
     }
-  };
-  // settled resolves when the stream has ended and the typewriter finished.
+  });
+  observer.observe(page.dom, { subtree: true, childList: true, characterData: true, attributes: true });
   page.settled = () => new Promise((resolve) => (waiting = resolve));
-  page.onLoad();
+  page.close = () => {
+    observer.disconnect();
+    page.detach();
+    parent.remove();
+  };
   return page;
 }
 
+// shown reads the messages as the rendered page shows them, from the DOM.
+// miniprogram-simulate prefixes the page's classes with its tag name.
+function shown(page) {
+  const text = (el, cls) => {
+    const e = el.querySelector('.chat--' + cls);
+    return e ? e.textContent : undefined;
+  };
+  return Array.from(page.dom.querySelectorAll('.chat--message')).map((m) => ({
+    role: m.classList.contains('chat--assistant') ? 'assistant' : 'user',
+    text: text(m, 'text'),
+    typing: text(m, 'cursor') !== undefined,
+    note: text(m, 'note') || '',
+  }));
+}
+
+function errorShown(page) {
+  const e = page.dom.querySelector('.chat--error');
+  return e ? e.textContent : '';
+}
+
+// ask types the text into the rendered input and taps Send.
 function ask(page, text) {
   const settled = page.settled();
-  page.onInput({ detail: { value: text } });
-  page.send();
-  return settled;
+  page.querySelector('.input').dispatchEvent('input', { detail: { value: text } });
+  return new Promise((resolve) => setImmediate(resolve)).then(() => {
+    page.querySelector('.send').dispatchEvent('tap');
+    return settled;
+  });
 }
+
+test('the page is rendered from its WXML and WXSS', () => {
+  const page = openPage('http://127.0.0.1:1/chat', createRequest({ r: rng(10) }));
+  try {
+    assert.ok(page.querySelector('.messages'), 'the message list');
+    assert.equal(page.querySelector('.send').dom.textContent, 'Send');
+    assert.equal(page.querySelector('.stop'), undefined, 'no Stop while idle');
+    assert.equal(page.querySelector('.error'), undefined, 'no error shown');
+    page.instance.setData({ messages: [{ id: 0, role: 'user', text: 'hi' }, { id: 1, role: 'assistant', text: 'yo', typing: true }] });
+    const [user, answer] = page.querySelectorAll('.message');
+    // The page's WXSS, compiled and applied to the rendered nodes.
+    assert.equal(getComputedStyle(user.dom).backgroundColor, 'rgb(149, 236, 105)');
+    assert.equal(getComputedStyle(answer.dom).backgroundColor, 'rgb(255, 255, 255)');
+    assert.deepEqual(shown(page), [
+      { role: 'user', text: 'hi', typing: false, note: '' },
+      { role: 'assistant', text: 'yo', typing: true, note: '' },
+    ]);
+  } finally {
+    page.close();
+  }
+});
 
 test('the page shows the answer progressively and exactly, in two turns', async () => {
   const request = createRequest({ r: rng(11) });
   const page = openPage(env('SSECHAT_SLOW_URL'), request);
-  for (const text of ['你好！请用一句话介绍你自己。👩‍👩‍👧‍👦', 'and a second turn, e\u0301']) {
-    const from = page.calls.length;
-    await ask(page, text);
-    const answer = page.data.messages[page.data.messages.length - 1];
-    assert.equal(answer.role, 'assistant');
-    assert.equal(answer.text, text);
-    assert.equal(page.data.error, '');
-    const shown = page.calls.slice(from).map((c) => Object.entries(c.d).find(([k]) => k.endsWith('.text'))).filter(Boolean).map(([, v]) => v);
-    assert.ok(shown.length >= 3, `${shown.length} renders`);
-    for (const s of shown) assert.ok(text.startsWith(s), JSON.stringify(s));
+  try {
+    const turns = ['你好！请用一句话介绍你自己。👩‍👩‍👧‍👦', 'and a second turn, e\u0301'];
+    for (const [i, text] of turns.entries()) {
+      const from = page.renders.length;
+      await ask(page, text);
+      const messages = shown(page);
+      assert.equal(messages.length, 2 * (i + 1));
+      assert.deepEqual(messages[messages.length - 2], { role: 'user', text, typing: false, note: '' });
+      assert.deepEqual(messages[messages.length - 1], { role: 'assistant', text, typing: false, note: '' });
+      assert.equal(errorShown(page), '');
+      const renders = page.renders.slice(from);
+      assert.ok(renders.length >= 3, `${renders.length} renders`);
+      for (const s of renders) assert.ok(text.startsWith(s), JSON.stringify(s));
+    }
+    // The second request carried the whole conversation.
+    const sent = JSON.parse(request.tasks[1].request.data);
+    assert.deepEqual(sent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.deepEqual(sent.messages.map((m) => m.content), [turns[0], turns[0], turns[1]]);
+  } finally {
+    page.close();
   }
-  // The second request carried the whole conversation.
-  assert.equal(page.history.length, 4);
-  assert.deepEqual(page.history.map((m) => m.role), ['user', 'assistant', 'user', 'assistant']);
 });
 
-test('stop ends the answer where it is and notes it', async () => {
+test('tapping Stop ends the answer where it is and notes it', async () => {
   const request = createRequest({ r: rng(12) });
   const page = openPage(env('SSECHAT_SLOW_URL'), request);
-  const text = 'a long answer, long enough to be stopped before its end: ' + '长'.repeat(100);
-  const settled = page.settled();
-  page.onInput({ detail: { value: text } });
-  page.send();
-  await new Promise((resolve) => {
-    const setData = page.setData;
-    page.setData = (d) => {
-      setData(d);
-      if (Object.keys(d).some((k) => k.endsWith('.text')) && !page.stopped) {
-        page.stopped = true;
-        page.stop();
-        resolve();
-      }
-    };
-  });
-  await settled;
-  const answer = page.data.messages[1];
-  assert.equal(answer.note, 'Stopped');
-  assert.ok(answer.text.length < text.length && text.startsWith(answer.text));
-  assert.equal(page.data.streaming, false);
-  assert.equal(request.tasks[0].listeners(), 0);
+  try {
+    const text = 'a long answer, long enough to be stopped before its end: ' + '长'.repeat(100);
+    const settled = page.settled();
+    page.querySelector('.input').dispatchEvent('input', { detail: { value: text } });
+    await new Promise((resolve) => setImmediate(resolve));
+    page.querySelector('.send').dispatchEvent('tap');
+    // Tap Stop once the first text is shown.
+    await new Promise((resolve) => {
+      const observer = new MutationObserver(() => {
+        if (page.renders.some((r) => r.length > 0)) {
+          observer.disconnect();
+          page.querySelector('.stop').dispatchEvent('tap');
+          resolve();
+        }
+      });
+      observer.observe(page.dom, { subtree: true, childList: true, characterData: true });
+    });
+    await settled;
+    const answer = shown(page)[1];
+    assert.equal(answer.note, 'Stopped');
+    assert.ok(answer.text.length > 0 && answer.text.length < text.length && text.startsWith(answer.text), JSON.stringify(answer.text));
+    assert.equal(answer.typing, false);
+    assert.ok(page.querySelector('.send'), 'Send is back');
+    assert.equal(request.tasks[0].listeners(), 0);
+  } finally {
+    page.close();
+  }
 });
 
 test('errors are shown: before the stream and during it', async () => {
   const upstream = env('SSECHAT_UPSTREAM_URL');
   let page = openPage(upstream, createRequest({ r: rng(13) }));
-  await ask(page, 'status 429');
-  assert.match(page.data.error, /rate_limited/);
+  try {
+    await ask(page, 'status 429');
+    assert.match(errorShown(page), /rate_limited/);
+  } finally {
+    page.close();
+  }
   page = openPage(upstream, createRequest({ r: rng(14) }));
-  await ask(page, 'mid-error');
-  assert.match(page.data.error, /\(\w+\)$/);
-  assert.ok(page.data.messages[1].text.length > 0, 'the text before the error stays');
+  try {
+    await ask(page, 'mid-error');
+    assert.match(errorShown(page), /\(\w+\)$/);
+    assert.ok(shown(page)[1].text.length > 0, 'the text before the error stays');
+  } finally {
+    page.close();
+  }
   // Cut before the first whole event: nothing to resume from.
   page = openPage(upstream, createRequest({ r: rng(15), endAfter: 5 }));
-  await ask(page, 'a cut answer');
-  assert.match(page.data.error, /connection was lost/);
-  assert.equal(page.data.messages[1].note, 'Interrupted');
+  try {
+    await ask(page, 'a cut answer');
+    assert.match(errorShown(page), /connection was lost/);
+    assert.equal(shown(page)[1].note, 'Interrupted');
+  } finally {
+    page.close();
+  }
 });
 
 test('a cut answer resumes: the page shows one continuous answer', async () => {
   const text = '一个被截断的回答，续传后完整显示。'.repeat(4);
   const request = createRequest({ r: rng(16), requests: [{ endAfter: 300 }, { breakAfter: 200 }] });
   const page = openPage(env('SSECHAT_URL'), request);
-  await ask(page, text);
-  const renders = page.calls.map((c) => c.d['messages[1].text']).filter((v) => v !== undefined);
-  assert.equal(request.tasks.length, 3, 'two resumes');
-  assert.equal(page.data.error, '');
-  assert.equal(page.data.messages[1].text, text);
-  assert.equal(page.data.messages[1].note || '', '');
-  renders.forEach((r, i) => assert.ok(text.startsWith(r) && (i === 0 || r.startsWith(renders[i - 1])), `render ${i} ${JSON.stringify(r)}`));
+  try {
+    await ask(page, text);
+    assert.equal(request.tasks.length, 3, 'two resumes');
+    assert.equal(errorShown(page), '');
+    assert.deepEqual(shown(page)[1], { role: 'assistant', text, typing: false, note: '' });
+    page.renders.forEach((r, i) => assert.ok(text.startsWith(r) && (i === 0 || r.startsWith(page.renders[i - 1])), `render ${i} ${JSON.stringify(r)}`));
+  } finally {
+    page.close();
+  }
+});
+
+test('leaving the page aborts its request', async () => {
+  const request = createRequest({ r: rng(17) });
+  const page = openPage(env('SSECHAT_SLOW_URL'), request);
+  page.querySelector('.input').dispatchEvent('input', { detail: { value: 'an answer the user does not wait for' } });
+  await new Promise((resolve) => setImmediate(resolve));
+  page.querySelector('.send').dispatchEvent('tap');
+  await new Promise((resolve) => {
+    const observer = new MutationObserver(() => {
+      if (page.querySelector('.stop')) {
+        observer.disconnect();
+        resolve();
+      }
+    });
+    observer.observe(page.dom, { subtree: true, childList: true });
+  });
+  page.close();
+  assert.equal(request.tasks.length, 1);
+  assert.equal(request.tasks[0].state.aborted, true);
 });

@@ -140,6 +140,8 @@ function createRequest(opts) {
 
     const task = {
       state,
+      // request is what the client passed to wx.request.
+      request: req,
       listeners: () => headerFns.size + chunkFns.size,
       onHeadersReceived: (fn) => headerFns.add(fn),
       offHeadersReceived: (fn) => (fn ? headerFns.delete(fn) : headerFns.clear()),

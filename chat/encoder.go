@@ -3,44 +3,71 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/ssechat/ssechat/sse"
 )
 
-// Mode is a wire format for the stream.
+// Mode is a wire format for the stream. Each mode is one file of this
+// package (format_*.go) that implements wireFormat and registers itself;
+// nothing else in the package knows a format.
 type Mode string
 
-// The wire modes.
+// wireFormat turns the records of one stream's log into events, through
+// the encoder's helpers. Every method but finish and fail adds exactly one
+// event, or calls encoder.none when the format does not show the record:
+// record n is event n.
+type wireFormat interface {
+	// start adds the stream's first event.
+	start(e *encoder)
+	// part adds the event of a record between start and the end: text,
+	// reasoning, a tool call's pieces, a tool result, data.
+	part(e *encoder, r *Record)
+	// finish adds the events of a done record; fail those of an error.
+	finish(e *encoder, r *Record)
+	fail(e *encoder, err *Error)
+	// catchUp adds what the format held back while a batch was read (a
+	// late reader's snapshot), before any other event and before a write.
+	catchUp(e *encoder)
+}
+
+// formatSpec is what the package knows of a mode.
+type formatSpec struct {
+	new func(info *StreamInfo) wireFormat
+	// followsReconnect reports whether the clients of the mode follow a
+	// "reconnect" event by resuming. OpenAI's client libraries do not:
+	// they would read it as a chunk and end early without an error, so
+	// openai-mode streams are never rotated.
+	followsReconnect bool
+	// doneEvents is how many events a done record becomes.
+	doneEvents func(info *StreamInfo, r *Record) int
+	// hides, if set, reports the kinds of records that the mode does not
+	// show (their event numbers stay unused).
+	hides func(RecordKind) bool
+}
+
+var formats = map[Mode]formatSpec{}
+
+// registerFormat adds a mode; each format file calls it from init.
+func registerFormat(m Mode, s formatSpec) { formats[m] = s }
+
+// modes returns the registered modes, sorted.
+func modes() []Mode {
+	ms := make([]Mode, 0, len(formats))
+	for m := range formats {
+		ms = append(ms, m)
+	}
+	slices.Sort(ms)
+	return ms
+}
+
+func (m Mode) valid() bool { _, ok := formats[m]; return ok }
+
+func (m Mode) followsReconnect() bool { return formats[m].followsReconnect }
+
+// Event names shared by the modes that name their events.
 const (
-	// ModeDelta sends "start", then one "delta" event per piece of text
-	// ({"text":"..."}), then one terminal "done" or "error" event.
-	ModeDelta Mode = "delta"
-	// ModeSnapshot is ModeDelta with "snapshot" events that carry all the
-	// text so far, for clients that replace rather than append.
-	ModeSnapshot Mode = "snapshot"
-	// ModeOpenAI sends unnamed events whose data are OpenAI
-	// chat.completion.chunk objects, then "data: [DONE]", so that OpenAI
-	// client libraries can consume the stream.
-	ModeOpenAI Mode = "openai"
-)
-
-func (m Mode) valid() bool { return m == ModeDelta || m == ModeSnapshot || m == ModeOpenAI }
-
-// followsReconnect reports whether the clients of m follow a "reconnect"
-// event by resuming. OpenAI's client libraries do not: they would read it
-// as a chunk and end early without an error, so openai-mode streams are
-// never rotated.
-func (m Mode) followsReconnect() bool { return m != ModeOpenAI }
-
-// Event names of the delta and snapshot modes.
-const (
-	EventStart    = "start"
-	EventDelta    = "delta"
-	EventSnapshot = "snapshot"
-	EventDone     = "done"
-	EventError    = "error"
 	// EventReconnect ends a response that [WithMaxResponse] rotates: the
 	// client should resume at once with the last event id it saw (also in
 	// the data). It has no id of its own.
@@ -52,115 +79,38 @@ type ReconnectData struct {
 	LastEventID string `json:"last_event_id"`
 }
 
-// StartData is the data of the "start" event.
-type StartData struct {
-	ID    string `json:"id"`
-	Model string `json:"model,omitempty"`
-}
-
-// TextData is the data of "delta" and "snapshot" events.
-type TextData struct {
-	Text string `json:"text"`
-}
-
-// DoneData is the data of the "done" event. Usage is omitted when the
-// provider did not report it.
-type DoneData struct {
-	FinishReason string `json:"finish_reason"`
-	Usage        *Usage `json:"usage,omitempty"`
-}
-
-// ErrorData is the data of the "error" event.
-type ErrorData struct {
-	Code      Code   `json:"code"`
-	Message   string `json:"message"`
-	Retryable bool   `json:"retryable"`
-}
-
-// OpenAI's chat.completion.chunk, the subset clients read.
-type oaChunk struct {
-	ID      string     `json:"id"`
-	Object  string     `json:"object"`
-	Created int64      `json:"created"`
-	Model   string     `json:"model"`
-	Choices []oaChoice `json:"choices"`
-	Usage   *oaUsage   `json:"usage,omitempty"`
-}
-
-type oaChoice struct {
-	Index        int     `json:"index"`
-	Delta        oaDelta `json:"delta"`
-	FinishReason *string `json:"finish_reason"`
-}
-
-type oaDelta struct {
-	Role    string `json:"role,omitempty"`
-	Content string `json:"content,omitempty"`
-}
-
-type oaUsage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
-}
-
-type oaError struct {
-	Error struct {
-		Message string `json:"message"`
-		Type    string `json:"type"`
-		Code    Code   `json:"code"`
-	} `json:"error"`
-}
-
-// encoder turns one stream's progress into events. It is the only part that
-// knows the wire formats. Events accumulate in a batch until flush, which
-// writes them in one Send; the buffers are reused, so a delta event costs one
-// allocation (its id string).
+// encoder turns one stream's progress into events, in the stream's wire
+// format. Events accumulate in a batch until flush, which writes them in
+// one Send; the buffers are reused, so a delta event costs one allocation
+// (its id string).
 type encoder struct {
-	mode         Mode
-	ascii        bool
-	streamID     string
-	model        string
-	includeUsage bool
+	f        wireFormat
+	ascii    bool
+	streamID string
+	// transient returns the value of a transient data record, while the
+	// generation that made it runs in this process; nil elsewhere.
+	transient func(seq int64) (json.RawMessage, bool)
 
-	seq  int64
-	skip int64 // events with seq <= skip are not sent (a resume)
-	// snap is the seq of a snapshot not made yet (-1: none). In snapshot
-	// mode every piece of text gets a snapshot of the text so far until a
-	// batch's snapshots pass snapshotBudget bytes; after that, the rest of
-	// the batch's texts become one snapshot with the last one's id. So a
-	// reader that is far behind (a resume from the start) catches up with
-	// the text so far about once, not once per piece (quadratic).
-	snap      int64
-	snapBytes int             // snapshot text in the batch so far
-	idBuf     []byte          // "<stream id>." then the sequence number
-	text      strings.Builder // all text so far, in snapshot mode
+	seq   int64
+	skip  int64  // events with seq <= skip are not sent (a resume)
+	idBuf []byte // "<stream id>." then the sequence number
 
 	json   bytes.Buffer
 	je     *json.Encoder
 	arena  []byte
 	ends   []int
 	events []sse.Event
-
-	// Reused payloads, so that encoding boxes pointers, not values.
-	start    StartData
-	str      string
-	done     DoneData
-	fail     ErrorData
-	oa       oaChunk
-	oaChoice [1]oaChoice
-	oaUsage  oaUsage
-	oaError  oaError
+	str    string
 }
 
 // newEncoder returns an encoder for the stream, sending the events after
 // skip (-1: all of them).
 func newEncoder(info *StreamInfo, ascii bool, skip int64) *encoder {
-	e := &encoder{mode: info.Mode, ascii: ascii, streamID: info.ID, model: info.Model, includeUsage: info.IncludeUsage, skip: skip, snap: -1}
+	e := &encoder{ascii: ascii, streamID: info.ID, skip: skip}
 	e.idBuf = append(append(make([]byte, 0, len(info.ID)+21), info.ID...), '.')
 	e.je = json.NewEncoder(&e.json)
 	e.je.SetEscapeHTML(false)
-	e.oa = oaChunk{ID: "chatcmpl-" + info.ID, Object: "chat.completion.chunk", Created: info.Created, Model: info.Model}
+	e.f = formats[info.Mode].new(info)
 	return e
 }
 
@@ -169,19 +119,27 @@ func newEncoder(info *StreamInfo, ascii bool, skip int64) *encoder {
 func (e *encoder) addRecord(r *Record) {
 	switch r.Kind {
 	case RecordStart:
-		e.addStart()
-	case RecordText:
-		e.addText(r.Text)
+		e.f.catchUp(e)
+		e.f.start(e)
 	case RecordDone:
-		e.addDone(r.FinishReason, r.Usage)
+		e.f.catchUp(e)
+		e.f.finish(e, r)
 	case RecordError:
 		e.addError(&Error{Code: r.Code, Message: r.Message})
+	default:
+		seq := e.seq
+		e.f.part(e, r)
+		if e.seq == seq { // a format that forgot: keep numbers in step
+			e.none()
+		}
 	}
 }
 
-// snapshotBudget is how many bytes of snapshots one batch may repeat
-// before its remaining texts become one snapshot.
-const snapshotBudget = 64 << 10
+// addError adds the events of a failure.
+func (e *encoder) addError(err *Error) {
+	e.f.catchUp(e)
+	e.f.fail(e, err)
+}
 
 // maxBatch is the size of encoded events past which a connection writes a
 // batch instead of reading on.
@@ -190,18 +148,14 @@ const maxBatch = 64 << 10
 // full reports whether the batch is as large as one write should be.
 func (e *encoder) full() bool { return len(e.arena) >= maxBatch }
 
-// pending reports whether a batch is waiting for flush.
-func (e *encoder) pending() bool { return len(e.events) > 0 || e.snap >= 0 }
-
-// addSnapshot makes the snapshot of the text so far that addText put off.
-func (e *encoder) addSnapshot() {
-	if e.snap < 0 {
-		return
+// pending reports whether a batch is waiting for flush: events, or
+// something the format holds back (see catchUp).
+func (e *encoder) pending() bool {
+	if len(e.events) > 0 {
+		return true
 	}
-	seq := e.seq
-	e.seq, e.snap = e.snap, -1
-	e.addTextEvent(EventSnapshot, e.text.String()) // no copy: the builder only appends
-	e.seq = seq
+	h, ok := e.f.(interface{ holding() bool })
+	return ok && h.holding()
 }
 
 // lastID is the id of the last event made, sent or skipped: where a client
@@ -214,6 +168,13 @@ func (e *encoder) lastID() string {
 	return e.streamID + "." + strconv.FormatInt(e.seq-1, 10)
 }
 
+// skipping reports whether the next event is one the client has: a format
+// may then call none instead of encoding it.
+func (e *encoder) skipping() bool { return e.seq <= e.skip }
+
+// none uses up the next event number without an event.
+func (e *encoder) none() { e.seq++ }
+
 // add encodes v as the data of the next event.
 func (e *encoder) add(name string, v any) {
 	e.json.Reset()
@@ -222,19 +183,27 @@ func (e *encoder) add(name string, v any) {
 	e.push(name)
 }
 
-// addTextEvent adds an event whose data is {"text":"..."}. It is add(name,
-// &TextData{text}) without reflecting over the struct on the per-event path:
-// encoding/json quotes the string, the braces are fixed.
-func (e *encoder) addTextEvent(name, text string) {
-	e.str = text
+// addTextEvent adds an event whose data is {"<field>":"..."}. It is add
+// with a one-field struct without reflecting over the struct on the
+// per-event path: encoding/json quotes the string, the rest is fixed.
+// field must need no escaping.
+func (e *encoder) addTextEvent(name, field, text string) {
 	e.json.Reset()
-	e.json.WriteString(`{"text":`)
-	_ = e.je.Encode(&e.str)
-	e.json.Truncate(e.json.Len() - 1) // Encode's newline
+	e.json.WriteString(`{"`)
+	e.json.WriteString(field)
+	e.json.WriteString(`":`)
+	e.quote(text)
 	e.json.WriteByte('}')
-	e.str = ""
 	e.appendData(e.json.Bytes())
 	e.push(name)
+}
+
+// quote appends text as a JSON string to e.json.
+func (e *encoder) quote(text string) {
+	e.str = text
+	_ = e.je.Encode(&e.str)
+	e.json.Truncate(e.json.Len() - 1) // Encode's newline
+	e.str = ""
 }
 
 func (e *encoder) appendData(b []byte) {
@@ -250,8 +219,7 @@ func (e *encoder) addRaw(name, data string) {
 	e.push(name)
 }
 
-// push makes the data just added the next event. Every event but a
-// snapshot must come after addSnapshot, which makes a pending one first.
+// push makes the data just added the next event.
 func (e *encoder) push(name string) {
 	if e.seq <= e.skip { // the client has it: drop what add just encoded
 		if n := len(e.ends); n > 0 {
@@ -268,9 +236,21 @@ func (e *encoder) push(name string) {
 	e.seq++
 }
 
+// dataValue returns the value of a data record: its own, or a transient
+// one's from the generation that runs here. False: the value is gone.
+func (e *encoder) dataValue(r *Record) (json.RawMessage, bool) {
+	if !r.Transient {
+		return r.Value, true
+	}
+	if e.transient == nil {
+		return nil, false
+	}
+	return e.transient(r.Seq)
+}
+
 // flush writes the batch in one write and resets it.
 func (e *encoder) flush(w *sse.Writer) error {
-	e.addSnapshot()
+	e.f.catchUp(e)
 	if len(e.events) == 0 {
 		return nil
 	}
@@ -281,82 +261,9 @@ func (e *encoder) flush(w *sse.Writer) error {
 	}
 	err := w.Send(e.events...)
 	clear(e.events) // drop references to ids and the arena
-	e.events, e.ends, e.arena, e.snapBytes = e.events[:0], e.ends[:0], e.arena[:0], 0
+	e.events, e.ends, e.arena = e.events[:0], e.ends[:0], e.arena[:0]
+	if r, ok := e.f.(interface{ flushed() }); ok {
+		r.flushed()
+	}
 	return err
-}
-
-func (e *encoder) openaiChunk(delta oaDelta, finish *string) *oaChunk {
-	e.oaChoice[0] = oaChoice{Delta: delta, FinishReason: finish}
-	e.oa.Choices = e.oaChoice[:]
-	e.oa.Usage = nil
-	return &e.oa
-}
-
-func (e *encoder) addStart() {
-	e.addSnapshot()
-	switch e.mode {
-	case ModeOpenAI:
-		e.add("", e.openaiChunk(oaDelta{Role: "assistant"}, nil))
-	default:
-		e.start = StartData{ID: e.streamID, Model: e.model}
-		e.add(EventStart, &e.start)
-	}
-}
-
-func (e *encoder) addText(text string) {
-	switch e.mode {
-	case ModeOpenAI:
-		e.add("", e.openaiChunk(oaDelta{Content: text}, nil))
-	case ModeSnapshot:
-		e.text.WriteString(text)
-		switch {
-		case e.seq <= e.skip:
-			e.seq++ // skipped: no need to encode it
-		case e.snap < 0 && e.snapBytes+e.text.Len() <= snapshotBudget:
-			e.snapBytes += e.text.Len()
-			e.addTextEvent(EventSnapshot, e.text.String()) // no copy: the builder only appends
-		default:
-			e.snap = e.seq // made by the next other event or flush
-			e.seq++
-		}
-	default:
-		if e.seq <= e.skip {
-			e.seq++
-			return
-		}
-		e.addTextEvent(EventDelta, text)
-	}
-}
-
-func (e *encoder) addDone(finishReason string, usage *Usage) {
-	e.addSnapshot()
-	switch e.mode {
-	case ModeOpenAI:
-		e.add("", e.openaiChunk(oaDelta{}, &finishReason))
-		if e.includeUsage && usage != nil {
-			e.oaUsage = oaUsage{PromptTokens: usage.InputTokens, CompletionTokens: usage.OutputTokens, TotalTokens: usage.TotalTokens}
-			e.oa.Choices = e.oaChoice[:0]
-			e.oa.Usage = &e.oaUsage
-			e.add("", &e.oa)
-		}
-		e.addRaw("", "[DONE]")
-	default:
-		e.done = DoneData{FinishReason: finishReason, Usage: usage}
-		e.add(EventDone, &e.done)
-	}
-}
-
-func (e *encoder) addError(err *Error) {
-	e.addSnapshot()
-	switch e.mode {
-	case ModeOpenAI:
-		// OpenAI ends a failed stream with an error object and no [DONE].
-		e.oaError.Error.Message = err.ClientMessage()
-		e.oaError.Error.Type = string(err.Code)
-		e.oaError.Error.Code = err.Code
-		e.add("", &e.oaError)
-	default:
-		e.fail = ErrorData{Code: err.Code, Message: err.ClientMessage(), Retryable: err.Retryable()}
-		e.add(EventError, &e.fail)
-	}
 }

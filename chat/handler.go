@@ -39,8 +39,15 @@ type Result struct {
 	StreamID string
 	Request  *Request
 	Mode     Mode
-	// Text is all the text the provider produced, also when cut short.
-	Text         string
+	// Text is all the text the provider produced, also when cut short;
+	// Reasoning all its reasoning.
+	Text, Reasoning string
+	// ToolCalls are the tool calls that completed, in order; ToolResults
+	// the results the provider streamed; Data the data parts that are not
+	// transient (of parts with the same name and id, the last).
+	ToolCalls    []ToolCall
+	ToolResults  []ToolResult
+	Data         []Data
 	FinishReason string
 	Usage        *Usage
 	// ResponseModel and ResponseID are what the provider reported in
@@ -127,7 +134,7 @@ func NewHandler(p Provider, opts ...Option) *Handler {
 		provider:     p,
 		maxBody:      DefaultMaxBodyBytes,
 		mode:         ModeDelta,
-		requestModes: []Mode{ModeDelta, ModeSnapshot, ModeOpenAI},
+		requestModes: modes(),
 		maxReaders:   DefaultMaxReaders,
 		readers:      make(map[string]int),
 	}
@@ -390,7 +397,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 	}
 	go p.run()
 
-	switch h.follow(w, r, info, -1, ascii, readCtx) {
+	switch h.follow(w, r, info, -1, ascii, readCtx, p) {
 	case followRotated:
 		if h.grace == 0 && stopCancel() {
 			p.watchLease(RotationGrace) // detached until the client resumes
@@ -436,7 +443,7 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request, req *Request, a
 		_ = WriteError(w, NewError(CodePermissionDenied, "this stream belongs to someone else"))
 		return
 	}
-	h.follow(w, r, info, after, ascii, r.Context())
+	h.follow(w, r, info, after, ascii, r.Context(), nil)
 }
 
 // Stop stops the generation of the stream with id streamID, on whichever

@@ -36,13 +36,19 @@ type MemoryStoreOptions struct {
 const streamOverhead = 512
 
 // memRec is one record of a memStream's log: where the text buffer ended
-// after it (a text record's text runs from the previous record's end to
-// its own), and, for a record other than text, other: its index in others
-// plus one.
+// after it (a text or reasoning record's text runs from the previous
+// record's end to its own), and other: 0 for text, reasoningRec for
+// reasoning, or, for any other record, its index in others plus one.
 type memRec struct {
 	end   uint32
 	other uint32
 }
+
+// reasoningRec marks a reasoning record in memRec.other.
+const reasoningRec = math.MaxUint32
+
+// inArena reports whether a record's text goes in the text buffer.
+func inArena(r *Record) bool { return r.Kind == RecordText || r.Kind == RecordReasoning }
 
 // recordCost is what a record other than text counts: the whole Record.
 const recordCost = int64(unsafe.Sizeof(Record{}))
@@ -52,8 +58,9 @@ const recordCost = int64(unsafe.Sizeof(Record{}))
 func (s *memStream) cost() int64 {
 	c := int64(cap(s.text)) + int64(cap(s.ends))*int64(unsafe.Sizeof(memRec{})) + int64(cap(s.others))*recordCost
 	for i := range s.others {
-		c += int64(len(s.others[i].FinishReason) + len(s.others[i].Message))
-		if s.others[i].Usage != nil {
+		o := &s.others[i]
+		c += int64(len(o.Text) + len(o.ID) + len(o.Name) + len(o.Value) + len(o.FinishReason) + len(o.Message))
+		if o.Usage != nil {
 			c += int64(unsafe.Sizeof(Usage{}))
 		}
 	}
@@ -65,7 +72,7 @@ func (s *memStream) cost() int64 {
 // copied, not changed, so the string stays valid and immutable.
 func (s *memStream) record(i int) Record {
 	r := s.ends[i]
-	if r.other > 0 {
+	if r.other > 0 && r.other != reasoningRec {
 		return s.others[r.other-1]
 	}
 	start := uint32(0)
@@ -73,6 +80,9 @@ func (s *memStream) record(i int) Record {
 		start = s.ends[i-1].end // every record notes the text's end
 	}
 	rec := Record{Seq: int64(i), Kind: RecordText}
+	if r.other == reasoningRec {
+		rec.Kind = RecordReasoning
+	}
 	if r.end > start {
 		rec.Text = unsafe.String(&s.text[start], int(r.end-start))
 	}
@@ -111,8 +121,9 @@ type MemoryStore struct {
 type memStream struct {
 	info StreamInfo
 	// The log, compact so that its memory follows its text: the texts of
-	// all text records back to back in one buffer, and per record its end
-	// in it; the few other records (start, done, error) whole, in others.
+	// all text and reasoning records back to back in one buffer, and per
+	// record its end in it; the other records (start, tool calls and
+	// results, data, done, error) whole, in others.
 	text     []byte
 	ends     []memRec
 	others   []Record
@@ -220,7 +231,7 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 		if r.Seq != int64(len(s.ends)+i) {
 			return fmt.Errorf("chat: stream %q: record %d appended at %d", id, r.Seq, len(s.ends)+i)
 		}
-		if r.Kind == RecordText {
+		if inArena(&r) {
 			texts += len(r.Text)
 		} else {
 			others++
@@ -234,7 +245,7 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 	// even past the limits.
 	next := memStream{text: grow(s.text, texts), ends: grow(s.ends, len(recs)), others: grow(s.others, others)}
 	for _, r := range recs {
-		if r.Kind != RecordText {
+		if !inArena(&r) {
 			next.others = append(next.others, r)
 		}
 	}
@@ -248,9 +259,13 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 	s.text, s.ends, s.others = next.text, next.ends, next.others
 	other := len(s.others) - others // the index of the batch's first other record
 	for _, r := range recs {
-		if r.Kind == RecordText {
+		if inArena(&r) {
 			s.text = append(s.text, r.Text...)
-			s.ends = append(s.ends, memRec{end: uint32(len(s.text))})
+			m := memRec{end: uint32(len(s.text))}
+			if r.Kind == RecordReasoning {
+				m.other = reasoningRec
+			}
+			s.ends = append(s.ends, m)
 			continue
 		}
 		other++

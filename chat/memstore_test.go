@@ -102,7 +102,7 @@ func TestMemoryStoreTotalLimit(t *testing.T) {
 
 	// Running streams cannot be evicted.
 	blocked := &chattest.Provider{Tokens: []string{"a"}, Block: true}
-	full := chat.NewMemoryStore(chat.MemoryStoreOptions{MaxBytes: 1300}) // two streams of one token
+	full := chat.NewMemoryStore(chat.MemoryStoreOptions{MaxBytes: 1400}) // two streams of one token
 	srv2 := httptest.NewServer(chat.NewHandler(blocked, chat.WithStore(full)))
 	defer srv2.Close()
 	var open []*http.Response

@@ -80,16 +80,32 @@ type Usage struct {
 	InputTokens  int `json:"input_tokens"`
 	OutputTokens int `json:"output_tokens"`
 	TotalTokens  int `json:"total_tokens"`
+	// ReasoningTokens is the part of OutputTokens that the model spent
+	// reasoning, where the vendor reports it.
+	ReasoningTokens int `json:"reasoning_tokens,omitempty"`
 }
 
 // Chunk is one piece of a streamed answer, as a [Provider] yields it. Any
 // field may be empty: a chunk with no text (a role chunk, say) still tells
 // the handler that the upstream accepted the request, so the stream starts.
+// The parts of one chunk are logged and sent in the order of its fields:
+// reasoning, text, tool calls, tool results, data.
 type Chunk struct {
+	// Reasoning is the next piece of the model's reasoning (what DeepSeek,
+	// Qwen and others send as reasoning_content), shown apart from the
+	// answer.
+	Reasoning string
 	// Text is the next piece of the answer.
 	Text string
-	// FinishReason is why the model stopped ("stop", "length",
-	// "content_filter", ...), on the last chunk.
+	// ToolCalls are pieces of the tool calls the model makes.
+	ToolCalls []ToolCall
+	// ToolResults are the outcomes of tool calls that the provider ran.
+	ToolResults []ToolResult
+	// Data are data parts.
+	Data []Data
+	// FinishReason is why the model stopped, on the last chunk: "stop",
+	// "length", "tool_calls" (it called tools and waits for their
+	// results), "content_filter", or the vendor's own.
 	FinishReason string
 	// Usage, when the upstream reports it, usually on the last chunk.
 	Usage *Usage

@@ -44,6 +44,13 @@ func (ps *producers) remove(p *producer) {
 	}
 }
 
+// get returns the producer of stream id if this process runs it.
+func (ps *producers) get(id string) *producer {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.m[id]
+}
+
 // local reports whether this process runs the generation of stream id.
 func (ps *producers) local(id string) bool {
 	ps.mu.Lock()

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -20,29 +21,42 @@ var (
 // RecordKind says what a [Record] is.
 type RecordKind string
 
-// The record kinds. A log is one start, any number of texts, and one
-// terminal record: done or error. An error may also come first and alone,
-// when the provider failed before its first chunk.
+// The record kinds. A log is one start, any number of parts (texts,
+// reasoning, tool calls and results, data), and one terminal record: done
+// or error. An error may also come first and alone, when the provider
+// failed before its first chunk.
 const (
-	RecordStart RecordKind = "start"
-	RecordText  RecordKind = "text"
-	RecordDone  RecordKind = "done"
-	RecordError RecordKind = "error"
+	RecordStart      RecordKind = "start"
+	RecordText       RecordKind = "text"        // Text: the next piece of the answer
+	RecordReasoning  RecordKind = "reasoning"   // Text: the next piece of the reasoning
+	RecordToolStart  RecordKind = "tool_start"  // ID, Name: a tool call begins
+	RecordToolDelta  RecordKind = "tool_delta"  // ID, Text: the next piece of its arguments
+	RecordToolCall   RecordKind = "tool_call"   // ID, Name, Text: the call, complete with its arguments
+	RecordToolResult RecordKind = "tool_result" // ID, Name, and Value (the output) or Message (the error)
+	RecordData       RecordKind = "data"        // Name, ID, Value, Transient (then no Value: see Data)
+	RecordDone       RecordKind = "done"
+	RecordError      RecordKind = "error"
 )
 
 // Record is one entry of a stream's log: what happened, independent of the
 // wire mode. Each connection encodes the log in the stream's mode, so event
 // ids ("<stream id>.<n>") follow from record sequence numbers: record n is
-// event n, and a terminal record that takes several events in its mode
-// (OpenAI's finish, usage and [DONE]) numbers them n, n+1, ....
+// event n (a record that a mode does not show, such as a tool result in
+// openai mode, leaves its number unused), and a terminal record that takes
+// several events in its mode (OpenAI's finish, usage and [DONE]) numbers
+// them n, n+1, ....
 type Record struct {
-	Seq          int64      `json:"-"`
-	Kind         RecordKind `json:"k"`
-	Text         string     `json:"t,omitempty"`
-	FinishReason string     `json:"f,omitempty"`
-	Usage        *Usage     `json:"u,omitempty"`
-	Code         Code       `json:"c,omitempty"`
-	Message      string     `json:"m,omitempty"` // the client message of an error
+	Seq          int64           `json:"-"`
+	Kind         RecordKind      `json:"k"`
+	Text         string          `json:"t,omitempty"`
+	ID           string          `json:"i,omitempty"`
+	Name         string          `json:"n,omitempty"`
+	Value        json.RawMessage `json:"v,omitempty"`
+	Transient    bool            `json:"x,omitempty"`
+	FinishReason string          `json:"f,omitempty"`
+	Usage        *Usage          `json:"u,omitempty"`
+	Code         Code            `json:"c,omitempty"`
+	Message      string          `json:"m,omitempty"` // the client message of an error, or a tool's error
 }
 
 func (r *Record) terminal() bool { return r.Kind == RecordDone || r.Kind == RecordError }

@@ -58,6 +58,15 @@ type producer struct {
 
 	panicked *providerPanic
 
+	events    int             // the events the logged records make in the stream's mode
+	calls     parts           // the tool calls so far
+	reasoning strings.Builder // all reasoning so far
+	// transient holds the values of transient data parts, by record seq,
+	// for this process's readers while the generation runs; never logged.
+	transientMu   sync.Mutex
+	transient     map[int64]json.RawMessage
+	transientSeqs []int64 // the keys of transient, oldest first
+
 	leaseMu    sync.Mutex
 	leaseTimer *time.Timer // while the producer checks for readers
 	leaseOver  bool
@@ -106,6 +115,19 @@ func (p *producer) append(ctx context.Context, recs []Record) error {
 	return err
 }
 
+// count adds the events that recs are in the stream's mode to p.events.
+func (p *producer) count(recs []Record) {
+	spec := formats[p.info.Mode]
+	for i := range recs {
+		switch r := &recs[i]; {
+		case r.Kind == RecordDone:
+			p.events += spec.doneEvents(p.info, r)
+		case spec.hides == nil || !spec.hides(r.Kind):
+			p.events++
+		}
+	}
+}
+
 func (p *producer) run() {
 	defer close(p.done)
 	defer p.h.producers.remove(p)
@@ -141,11 +163,10 @@ func (p *producer) run() {
 				res.FirstChunk = time.Since(res.Started)
 				recs = append(recs, p.record(RecordStart))
 			}
-			if chunk.Text != "" {
-				text.WriteString(chunk.Text)
-				r := p.record(RecordText)
-				r.Text = chunk.Text
-				recs = append(recs, r)
+			if recs, failure = p.parts(&chunk, recs, &text); failure != nil {
+				p.seq -= int64(len(recs)) // not logged
+				started = started && (len(recs) == 0 || recs[0].Kind != RecordStart)
+				break
 			}
 			if chunk.FinishReason != "" {
 				res.FinishReason = chunk.FinishReason
@@ -160,7 +181,11 @@ func (p *producer) run() {
 				res.ResponseID = chunk.ID
 			}
 			if len(recs) > 0 {
-				if storeErr = p.append(p.ctx, recs); storeErr != nil {
+				storeErr = p.append(p.ctx, recs)
+				if storeErr == nil {
+					p.count(recs)
+				}
+				if storeErr != nil {
 					p.seq -= int64(len(recs)) // not logged
 					if p.ctx.Err() != nil {
 						// Cancelled (the client left, a stop) before the
@@ -221,6 +246,8 @@ func (p *producer) run() {
 		if !started { // an empty answer: still a well-formed stream
 			recs = append(recs, p.record(RecordStart))
 		}
+		recs = append(recs, p.calls.open(p.record)...) // calls the provider left open
+		p.note(recs)
 		if res.FinishReason == "" {
 			res.FinishReason = "stop"
 		}
@@ -244,15 +271,11 @@ func (p *producer) run() {
 	}
 
 	res.Text = text.String()
-	res.Events = int(p.seq)
-	switch {
-	case !started && term.Kind == RecordError:
+	res.Reasoning = p.reasoning.String()
+	p.count(recs) // the terminal records: sent, or failed to be logged
+	res.Events = p.events
+	if !started && term.Kind == RecordError {
 		res.Events = 0 // answered with a status, unless a keep-alive had started the stream
-	case term.Kind == RecordDone && p.info.Mode == ModeOpenAI:
-		res.Events++ // [DONE]
-		if p.info.IncludeUsage && res.Usage != nil {
-			res.Events++
-		}
 	}
 	res.Duration = time.Since(res.Started)
 	if p.h.finish != nil {
@@ -327,12 +350,13 @@ const (
 )
 
 // follow streams the log of info's stream to w, from after the event
-// numbered after. Reads end with readCtx: when it is the request's context,
+// numbered after. p is the stream's producer when this connection started
+// it, else nil. Reads end with readCtx: when it is the request's context,
 // the client leaving ends the following; when it outlives the request,
 // follow reads on to the terminal record once readCtx ends, so that a
 // cancelled generation's last event still goes out (to a client that left,
 // the write simply fails).
-func (h *Handler) follow(w http.ResponseWriter, r *http.Request, info *StreamInfo, after int64, ascii bool, readCtx context.Context) followEnd {
+func (h *Handler) follow(w http.ResponseWriter, r *http.Request, info *StreamInfo, after int64, ascii bool, readCtx context.Context, p *producer) followEnd {
 	if !h.addReader(info.ID) {
 		_ = WriteError(w, NewError(CodeTooManyReaders, ""))
 		return followFailed
@@ -344,7 +368,7 @@ func (h *Handler) follow(w http.ResponseWriter, r *http.Request, info *StreamInf
 	if st != nil {
 		st.Pend()
 	}
-	end := h.followLog(w, r, st, info, after, ascii, readCtx)
+	end := h.followLog(w, r, st, info, after, ascii, readCtx, p)
 	if st != nil && end != followGone {
 		st.Ended() // else middleware may still end the response (a timeout)
 	}
@@ -371,7 +395,7 @@ func (h *Handler) removeReader(id string) {
 	}
 }
 
-func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx.Starter, info *StreamInfo, after int64, ascii bool, readCtx context.Context) followEnd {
+func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx.Starter, info *StreamInfo, after int64, ascii bool, readCtx context.Context, p *producer) followEnd {
 	var (
 		enc      = newEncoder(info, ascii, after)
 		sw       *sse.Writer
@@ -391,6 +415,17 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 	)
 	if !remote && h.mirror != nil && h.mirror.has(info.ID) {
 		src = h.mirror
+	}
+	switch {
+	case p != nil: // the connection that started the stream sees them all
+		enc.transient = p.transientValue
+	case !remote: // a resume here sees them while the generation runs
+		enc.transient = func(seq int64) (json.RawMessage, bool) {
+			if p := h.producers.get(info.ID); p != nil {
+				return p.transientValue(seq)
+			}
+			return nil, false
+		}
 	}
 	if h.rotates(info.Mode) {
 		rotateAt = time.Now().Add(h.maxResponse)

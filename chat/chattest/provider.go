@@ -16,13 +16,18 @@ import (
 type Provider struct {
 	// Tokens are yielded in order, one chunk each.
 	Tokens []string
+	// Chunks, if set, are yielded instead of Tokens: a script of any
+	// parts (reasoning, text, tool calls and results, data). Delay, Step,
+	// Err and ErrAt apply to them as to tokens.
+	Chunks []chat.Chunk
 	// Delay is waited before each token; a cancelled context ends the wait
 	// at once.
 	Delay time.Duration
 	// FinishReason is sent on a last chunk with Usage. Default "stop".
 	FinishReason string
 	Usage        *chat.Usage
-	// Err, if set, is yielded after ErrAt tokens instead of the rest.
+	// Err, if set, is yielded after ErrAt tokens (or chunks) instead of the
+	// rest.
 	Err   error
 	ErrAt int
 	// Wait, if set, holds the stream before its first token until it is
@@ -76,7 +81,14 @@ func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 			case <-p.Wait:
 			}
 		}
-		for i, tok := range p.Tokens {
+		script := p.Chunks
+		if script == nil {
+			script = make([]chat.Chunk, len(p.Tokens))
+			for i, tok := range p.Tokens {
+				script[i] = chat.Chunk{Text: tok}
+			}
+		}
+		for i, c := range script {
 			if p.Err != nil && i == p.ErrAt {
 				yield(chat.Chunk{}, p.Err)
 				return
@@ -103,7 +115,7 @@ func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 				yield(chat.Chunk{}, ctx.Err())
 				return
 			}
-			if !yield(chat.Chunk{Text: tok}, nil) {
+			if !yield(c, nil) {
 				return
 			}
 		}

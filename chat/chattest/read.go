@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	gosse "github.com/tmaxmax/go-sse"
@@ -50,6 +51,21 @@ type Stream struct {
 	// Text is what a client shows: the deltas joined, the last snapshot, or
 	// the OpenAI chunks' contents joined.
 	Text string
+	// Reasoning is the reasoning shown the same way (reasoning events,
+	// snapshots, or reasoning_content).
+	Reasoning string
+	// ToolCalls are the tool calls, in the order they started: from
+	// tool_call events, or put together from the OpenAI chunks' tool_calls
+	// pieces. Each call's pieces (tool_call_start and tool_call_delta) must
+	// agree with it, or Read fails. In a response cut short, or a resume
+	// that began in the middle of a call, a call has the pieces it saw
+	// (use [Join] to read a response and its resumes together).
+	ToolCalls []chat.ToolCall
+	// ToolResults are the tool_result events' data, in order.
+	ToolResults []chat.ToolResult
+	// Data are the data parts as a client keeps them: in order, a part
+	// with the name and id of an earlier one replacing it.
+	Data []chat.Data
 	// Done is set by a done event (or, in openai mode, by [DONE], with the
 	// finish reason and usage of the chunks before it).
 	Done *chat.DoneData
@@ -140,13 +156,85 @@ func Read(resp *http.Response) (*Stream, error) {
 }
 
 func (s *Stream) interpret() error {
-	var text strings.Builder
+	var text, reasoning strings.Builder
 	var finish string
 	var usage *chat.Usage
+	// Tool calls as their pieces build them: by id, and for OpenAI chunks
+	// by index.
+	type building struct {
+		call     chat.ToolCall
+		args     strings.Builder
+		complete bool
+		resumed  bool // it began before this response (a resume)
+	}
+	var calls []*building
+	byID := map[string]*building{}
 	for _, ev := range s.Events {
 		var err error
 		s.LastEventID = ev.ID
 		switch ev.Name {
+		case chat.EventReasoning:
+			var d chat.TextData
+			err = ev.Decode(&d)
+			reasoning.WriteString(d.Text)
+		case chat.EventToolCallStart:
+			var d chat.ToolCallStartData
+			if err = ev.Decode(&d); err == nil {
+				if byID[d.ID] != nil {
+					err = errors.New("a second start of the call")
+					break
+				}
+				b := &building{call: chat.ToolCall{ID: d.ID, Name: d.Name}}
+				byID[d.ID] = b
+				calls = append(calls, b)
+			}
+		case chat.EventToolCallDelta:
+			var d chat.ToolCallDeltaData
+			if err = ev.Decode(&d); err == nil {
+				b := byID[d.ID]
+				if b == nil { // a resume in the middle of the call
+					b = &building{call: chat.ToolCall{ID: d.ID}, resumed: true}
+					byID[d.ID] = b
+					calls = append(calls, b)
+				}
+				if b.complete {
+					err = errors.New("a piece of a call that is complete")
+					break
+				}
+				b.args.WriteString(d.ArgumentsDelta)
+			}
+		case chat.EventToolCall:
+			var d chat.ToolCallData
+			if err = ev.Decode(&d); err == nil {
+				b := byID[d.ID]
+				switch {
+				case b == nil: // a resume after its pieces
+					b = &building{call: chat.ToolCall{ID: d.ID, Name: d.Name}}
+					byID[d.ID] = b
+					calls = append(calls, b)
+				case b.complete:
+					err = errors.New("a call completed twice")
+				case !b.resumed && (b.call.Name != d.Name || b.args.String() != d.Arguments && b.args.Len() > 0):
+					err = fmt.Errorf("the complete call differs from its pieces (%q %q)", b.call.Name, b.args.String())
+				}
+				b.complete = true
+				b.call.Name, b.call.Arguments = d.Name, d.Arguments
+			}
+		case chat.EventToolResult:
+			var d chat.ToolResultData
+			if err = ev.Decode(&d); err == nil {
+				s.ToolResults = append(s.ToolResults, chat.ToolResult{ID: d.ID, Name: d.Name, Output: d.Output, Error: d.Error})
+			}
+		case chat.EventData:
+			var d chat.DataPartData
+			if err = ev.Decode(&d); err == nil {
+				p := chat.Data{Name: d.Name, ID: d.ID, Value: d.Value, Transient: d.Transient}
+				if i := slices.IndexFunc(s.Data, func(o chat.Data) bool { return p.ID != "" && o.Name == p.Name && o.ID == p.ID }); i >= 0 {
+					s.Data[i] = p
+				} else {
+					s.Data = append(s.Data, p)
+				}
+			}
 		case chat.EventReconnect:
 			s.Reconnect = new(chat.ReconnectData)
 			err = ev.Decode(s.Reconnect)
@@ -158,10 +246,12 @@ func (s *Stream) interpret() error {
 			err = ev.Decode(&d)
 			text.WriteString(d.Text)
 		case chat.EventSnapshot:
-			var d chat.TextData
+			var d chat.SnapshotData
 			err = ev.Decode(&d)
 			text.Reset()
 			text.WriteString(d.Text)
+			reasoning.Reset()
+			reasoning.WriteString(d.Reasoning)
 		case chat.EventDone:
 			s.Terminals++
 			s.Done = new(chat.DoneData)
@@ -187,12 +277,29 @@ func (s *Stream) interpret() error {
 			}
 			for _, ch := range c.Choices {
 				text.WriteString(ch.Delta.Content)
+				reasoning.WriteString(ch.Delta.ReasoningContent)
+				for _, tc := range ch.Delta.ToolCalls {
+					key := fmt.Sprintf("#%d", tc.Index)
+					b := byID[key]
+					if b == nil {
+						// A call's first piece has its id and name; without
+						// them, this is a resume in the middle of the call.
+						b = &building{call: chat.ToolCall{ID: tc.ID, Name: tc.Function.Name}, complete: true, resumed: tc.ID == ""}
+						byID[key] = b
+						calls = append(calls, b)
+					}
+					b.args.WriteString(tc.Function.Arguments)
+					b.call.Arguments = b.args.String()
+				}
 				if ch.FinishReason != nil {
 					finish = *ch.FinishReason
 				}
 			}
 			if c.Usage != nil {
 				usage = &chat.Usage{InputTokens: c.Usage.PromptTokens, OutputTokens: c.Usage.CompletionTokens, TotalTokens: c.Usage.TotalTokens}
+				if d := c.Usage.CompletionTokensDetails; d != nil {
+					usage.ReasoningTokens = d.ReasoningTokens
+				}
 			}
 		default:
 			err = errors.New("unknown event")
@@ -202,13 +309,32 @@ func (s *Stream) interpret() error {
 		}
 	}
 	s.Text = text.String()
+	s.Reasoning = reasoning.String()
+	for _, b := range calls {
+		if !b.complete && s.Done != nil {
+			return fmt.Errorf("chattest: tool call %q never completed", b.call.ID)
+		}
+		if !b.complete {
+			b.call.Arguments = b.args.String() // a response cut in the middle of the call
+		}
+		s.ToolCalls = append(s.ToolCalls, b.call)
+	}
 	return nil
 }
 
 type openAIChunk struct {
 	Choices []struct {
 		Delta struct {
-			Content string `json:"content"`
+			Content          string `json:"content"`
+			ReasoningContent string `json:"reasoning_content"`
+			ToolCalls        []struct {
+				Index    int    `json:"index"`
+				ID       string `json:"id"`
+				Function struct {
+					Name      string `json:"name"`
+					Arguments string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
 		} `json:"delta"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
@@ -216,9 +342,27 @@ type openAIChunk struct {
 		PromptTokens     int `json:"prompt_tokens"`
 		CompletionTokens int `json:"completion_tokens"`
 		TotalTokens      int `json:"total_tokens"`
+		// CompletionTokensDetails reports reasoning tokens.
+		CompletionTokensDetails *struct {
+			ReasoningTokens int `json:"reasoning_tokens"`
+		} `json:"completion_tokens_details"`
 	} `json:"usage"`
 	Error *struct {
 		Message string `json:"message"`
 		Code    string `json:"code"`
 	} `json:"error"`
+}
+
+// Join reads a response and the resumes that followed it as one stream, as
+// a client that resumed shows it: their events in order, interpreted
+// together. The status and header are the first one's.
+func Join(streams ...*Stream) (*Stream, error) {
+	if len(streams) == 0 {
+		return nil, errors.New("chattest: Join of no streams")
+	}
+	s := &Stream{Status: streams[0].Status, Header: streams[0].Header}
+	for _, p := range streams {
+		s.Events = append(s.Events, p.Events...)
+	}
+	return s, s.interpret()
 }

@@ -9,7 +9,9 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -27,11 +29,21 @@ func Run(t *testing.T, s chat.Store) {
 		}
 		return info
 	}
+	// A log with every kind of part, each kept exactly.
 	recs := []chat.Record{
 		{Seq: 0, Kind: chat.RecordStart},
-		{Seq: 1, Kind: chat.RecordText, Text: "Hello, "},
-		{Seq: 2, Kind: chat.RecordText, Text: "你好 👍🏽\n\"x\""},
-		{Seq: 3, Kind: chat.RecordDone, FinishReason: "stop", Usage: &chat.Usage{InputTokens: 1, OutputTokens: 2, TotalTokens: 3}},
+		{Seq: 1, Kind: chat.RecordReasoning, Text: "Let me think. 想一想"},
+		{Seq: 2, Kind: chat.RecordText, Text: "Hello, "},
+		{Seq: 3, Kind: chat.RecordReasoning, Text: "And again."},
+		{Seq: 4, Kind: chat.RecordText, Text: "你好 👍🏽\n\"x\""},
+		{Seq: 5, Kind: chat.RecordToolStart, ID: "call_1", Name: "weather"},
+		{Seq: 6, Kind: chat.RecordToolDelta, ID: "call_1", Text: `{"city":`},
+		{Seq: 7, Kind: chat.RecordToolCall, ID: "call_1", Name: "weather", Text: `{"city":"北京"}`},
+		{Seq: 8, Kind: chat.RecordToolResult, ID: "call_1", Name: "weather", Value: json.RawMessage(`{"temp":21}`)},
+		{Seq: 9, Kind: chat.RecordToolResult, ID: "call_2", Name: "weather", Message: "no such city"},
+		{Seq: 10, Kind: chat.RecordData, Name: "sources", ID: "s1", Value: json.RawMessage(`[{"url":"https://example.com"}]`)},
+		{Seq: 11, Kind: chat.RecordData, Name: "status", Transient: true},
+		{Seq: 12, Kind: chat.RecordDone, FinishReason: "tool_calls", Usage: &chat.Usage{InputTokens: 1, OutputTokens: 2, TotalTokens: 3, ReasoningTokens: 1}},
 	}
 
 	t.Run("info", func(t *testing.T) {
@@ -67,8 +79,7 @@ func Run(t *testing.T, s chat.Store) {
 			}
 			for i := range want {
 				g, w := got[i], want[i]
-				if g.Seq != w.Seq || g.Kind != w.Kind || g.Text != w.Text || g.FinishReason != w.FinishReason ||
-					(g.Usage == nil) != (w.Usage == nil) || g.Usage != nil && *g.Usage != *w.Usage {
+				if !reflect.DeepEqual(g, w) {
 					t.Fatalf("after %d, record %d: %+v, want %+v", after, i, g, w)
 				}
 			}
@@ -85,7 +96,7 @@ func Run(t *testing.T, s chat.Store) {
 			t.Fatal(err)
 		}
 		got, err := s.Read(ctx, info.ID, -1, 0)
-		if err != nil || len(got) != 1 || got[0] != rec {
+		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], rec) {
 			t.Fatalf("got %+v, %v", got, err)
 		}
 	})

@@ -115,10 +115,11 @@ type Handler struct {
 	// the store is shared: the connections here follow them from memory,
 	// and the store is read only by readers whose generation runs
 	// elsewhere. Nil when the store is a MemoryStore.
-	mirror     *MemoryStore
-	maxReaders int
-	readersMu  sync.Mutex
-	readers    map[string]int // connections following each stream
+	mirror       *MemoryStore
+	maxReaders   int
+	requestTools bool
+	readersMu    sync.Mutex
+	readers      map[string]int // connections following each stream
 }
 
 // NewHandler returns a Handler streaming from p. It panics if p is nil.
@@ -192,7 +193,19 @@ func (h *Handler) runPrepare(r *http.Request, req *Request) error {
 		return err
 	}
 	if req.Op == OpStart {
-		return req.Validate()
+		return h.validate(req)
+	}
+	return nil
+}
+
+// validate checks a new stream's request, with what the handler's options
+// allow.
+func (h *Handler) validate(req *Request) error {
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	if !h.requestTools && (len(req.Tools) > 0 || len(req.ToolChoice) > 0 || req.ParallelToolCalls != nil) {
+		return invalid("tools: this server does not take tools from requests")
 	}
 	return nil
 }
@@ -252,7 +265,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, Mode
 		return req, mode, ascii, nil
 	}
 	req.Op = OpStart
-	if err := req.Validate(); err != nil {
+	if err := h.validate(req); err != nil {
 		return nil, "", false, err
 	}
 	return req, mode, ascii, nil

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -35,6 +36,17 @@ type Request struct {
 	FrequencyPenalty *float64  `json:"frequency_penalty,omitempty"`
 	Seed             *int64    `json:"seed,omitempty"`
 	User             string    `json:"user,omitempty"`
+
+	// Tools, ToolChoice and ParallelToolCalls are OpenAI's: tools the
+	// client declares (it runs them itself: the answer ends with finish
+	// reason tool_calls). A request carrying them is refused (422) unless
+	// the handler allows them with [WithRequestTools].
+	Tools             []json.RawMessage `json:"tools,omitempty"`
+	ToolChoice        json.RawMessage   `json:"tool_choice,omitempty"`
+	ParallelToolCalls *bool             `json:"parallel_tool_calls,omitempty"`
+	// ResponseFormat is OpenAI's response_format (text, json_object,
+	// json_schema), passed to providers that support it.
+	ResponseFormat json.RawMessage `json:"response_format,omitempty"`
 
 	// StreamOptions is read for OpenAI clients: in openai mode a usage chunk
 	// is sent only when IncludeUsage is set, as OpenAI does.
@@ -119,6 +131,7 @@ type Chunk struct {
 const (
 	maxModelLen = 256
 	maxStops    = 16
+	maxTools    = 128
 )
 
 // Validate checks the request as the handler does before anything starts,
@@ -151,6 +164,14 @@ func (r *Request) Validate() error {
 	}
 	if r.MaxTokens < 0 {
 		return invalid("max_tokens: must not be negative")
+	}
+	if len(r.Tools) > maxTools {
+		return invalid(fmt.Sprintf("tools: at most %d", maxTools))
+	}
+	for i, t := range r.Tools {
+		if !json.Valid(t) || len(t) == 0 || t[0] != '{' {
+			return invalid(fmt.Sprintf("tools[%d]: want an object", i))
+		}
 	}
 	if len(r.Stop) > maxStops {
 		return invalid(fmt.Sprintf("stop: at most %d sequences", maxStops))

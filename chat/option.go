@@ -146,3 +146,13 @@ func WithMaxReaders(n int) Option {
 	}
 	return optionFunc(func(h *Handler) { h.maxReaders = n })
 }
+
+// WithRequestTools lets requests declare tools of their own (tools,
+// tool_choice, parallel_tool_calls), passed to the provider: the model may
+// then call them, and the answer ends with finish reason "tool_calls" for
+// the client to run them and send the results in its next request. Default
+// false: such a request is refused with 422, since the tools change what
+// the model does on the server's account.
+func WithRequestTools(on bool) Option {
+	return optionFunc(func(h *Handler) { h.requestTools = on })
+}

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -39,6 +41,9 @@ type Provider struct {
 	client        *goopenai.Client
 	model         string
 	headerTimeout time.Duration
+	tools         map[string]*chat.Tool
+	toolOrder     []string
+	maxSteps      int
 }
 
 var _ chat.Provider = (*Provider)(nil)
@@ -51,7 +56,7 @@ var _ chat.Provider = (*Provider)(nil)
 // "data: [DONE]" and to drop SSE comment lines, which go-openai would
 // otherwise count against cfg.EmptyMessagesLimit and keep in memory.
 func New(cfg goopenai.ClientConfig, opts ...Option) *Provider {
-	p := &Provider{headerTimeout: DefaultResponseHeaderTimeout}
+	p := &Provider{headerTimeout: DefaultResponseHeaderTimeout, maxSteps: DefaultMaxSteps}
 	for _, o := range opts {
 		o.apply(p)
 	}
@@ -104,7 +109,11 @@ func transport(headerTimeout time.Duration) *http.Transport {
 	return t
 }
 
-// Stream implements chat.Provider.
+// Stream implements chat.Provider. With tools (see [WithTools]) it runs
+// the loop: a step streams the model's answer; when the model calls tools
+// that are all registered, the provider runs them, streams their results,
+// gives them back to the model and takes the next step, up to the step
+// limit. Usage is summed over the steps.
 func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
 	return func(yield func(chat.Chunk, error) bool) {
 		creq, err := p.request(req)
@@ -112,39 +121,125 @@ func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 			yield(chat.Chunk{}, err)
 			return
 		}
-		tr := new(tracker)
-		stream, err := p.client.CreateChatCompletionStream(context.WithValue(ctx, trackerKey{}, tr), creq)
+		var usage *chat.Usage
+		used := make(map[string]bool) // tool call ids of the answer so far
+		for step := 1; ; step++ {
+			st := runStep(p, ctx, creq, used, yield)
+			if st.err != nil || st.stopped {
+				return
+			}
+			usage = addUsage(usage, st.usage)
+			calls := st.calls.complete()
+			if st.finish != "tool_calls" || len(calls) == 0 || !p.runsAll(calls) {
+				yield(chat.Chunk{FinishReason: st.finish, Usage: usage}, nil)
+				return
+			}
+			// The model waits for the results: run the tools, stream the
+			// results, and give them back.
+			results, ok := p.runTools(ctx, calls)
+			if !ok {
+				yield(chat.Chunk{}, ctx.Err())
+				return
+			}
+			if !yield(chat.Chunk{ToolResults: results}, nil) {
+				return
+			}
+			if step >= p.maxSteps {
+				// The limit: the answer ends with the results, as the
+				// model's last step did, with tool_calls.
+				yield(chat.Chunk{FinishReason: "tool_calls", Usage: usage}, nil)
+				return
+			}
+			creq.Messages = append(creq.Messages, assistantTurn(st.text, calls))
+			for _, r := range results {
+				creq.Messages = append(creq.Messages, toolTurn(r))
+			}
+		}
+	}
+}
+
+// stepResult is what one call to the model gave.
+type stepResult struct {
+	text    string
+	calls   *calls
+	finish  string
+	usage   *chat.Usage
+	err     error // yielded already
+	stopped bool  // the consumer stopped
+}
+
+// runStep streams one chat completion, yielding its parts (not its finish
+// reason and usage, which Stream yields once the loop ends).
+func runStep(p *Provider, ctx context.Context, creq goopenai.ChatCompletionRequest, used map[string]bool, yield func(chat.Chunk, error) bool) (st stepResult) {
+	st.calls = &calls{used: used}
+	fail := func(err error) stepResult {
+		st.err = err
+		yield(chat.Chunk{}, err)
+		return st
+	}
+	tr := new(tracker)
+	stream, err := p.client.CreateChatCompletionStream(context.WithValue(ctx, trackerKey{}, tr), creq)
+	if err != nil {
+		return fail(classify(ctx, err))
+	}
+	defer stream.Close()
+	var text strings.Builder
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			if !tr.sawDone() {
+				return fail(&chat.Error{Code: chat.CodeTruncated, Err: errTruncated})
+			}
+			st.text = text.String()
+			return st
+		}
 		if err != nil {
-			yield(chat.Chunk{}, classify(ctx, err))
-			return
+			return fail(classify(ctx, err))
 		}
-		defer stream.Close()
-		for {
-			resp, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				if !tr.sawDone() {
-					yield(chat.Chunk{}, &chat.Error{Code: chat.CodeTruncated, Err: errTruncated})
+		c := chat.Chunk{Model: resp.Model, ID: resp.ID}
+		for _, ch := range resp.Choices {
+			if ch.Index != 0 {
+				continue
+			}
+			c.Text = ch.Delta.Content
+			c.Reasoning = ch.Delta.ReasoningContent
+			for _, tc := range ch.Delta.ToolCalls {
+				piece, err := st.calls.piece(tc)
+				if err != nil {
+					return fail(&chat.Error{Code: chat.CodeUpstreamError, Err: err})
 				}
-				return
+				c.ToolCalls = append(c.ToolCalls, piece)
 			}
-			if err != nil {
-				yield(chat.Chunk{}, classify(ctx, err))
-				return
-			}
-			c := chat.Chunk{Model: resp.Model, ID: resp.ID}
-			for _, ch := range resp.Choices {
-				if ch.Index == 0 {
-					c.Text = ch.Delta.Content
-					c.FinishReason = string(ch.FinishReason)
-				}
-			}
-			if u := resp.Usage; u != nil {
-				c.Usage = &chat.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
-			}
-			if !yield(c, nil) {
-				return
+			if ch.FinishReason != "" {
+				st.finish = string(ch.FinishReason)
+				// Every call is complete when the model finishes.
+				c.ToolCalls = append(c.ToolCalls, st.calls.finish()...)
 			}
 		}
+		text.WriteString(c.Text)
+		if u := resp.Usage; u != nil {
+			st.usage = &chat.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+			if d := u.CompletionTokensDetails; d != nil {
+				st.usage.ReasoningTokens = d.ReasoningTokens
+			}
+		}
+		if !yield(c, nil) {
+			st.stopped = true
+			return st
+		}
+	}
+}
+
+func addUsage(a, b *chat.Usage) *chat.Usage {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return &chat.Usage{
+		InputTokens: a.InputTokens + b.InputTokens, OutputTokens: a.OutputTokens + b.OutputTokens,
+		TotalTokens: a.TotalTokens + b.TotalTokens, ReasoningTokens: a.ReasoningTokens + b.ReasoningTokens,
 	}
 }
 
@@ -176,6 +271,34 @@ func (p *Provider) request(req *chat.Request) (goopenai.ChatCompletionRequest, e
 	if req.Seed != nil {
 		s := int(*req.Seed)
 		r.Seed = &s
+	}
+	if len(p.tools) > 0 {
+		r.Tools = p.toolDefs()
+	}
+	// The client's own tools and choices, where the handler let them in
+	// (chat.WithRequestTools).
+	for i, raw := range req.Tools {
+		var t goopenai.Tool
+		if err := json.Unmarshal(raw, &t); err != nil || t.Type != goopenai.ToolTypeFunction || t.Function == nil || t.Function.Name == "" {
+			return r, &chat.Error{Code: chat.CodeInvalidRequest, Message: fmt.Sprintf("tools[%d]: want {\"type\":\"function\",\"function\":{\"name\":...}}", i)}
+		}
+		if p.tools[t.Function.Name] != nil {
+			return r, &chat.Error{Code: chat.CodeInvalidRequest, Message: fmt.Sprintf("tools[%d]: %q is a tool of the server's", i, t.Function.Name)}
+		}
+		r.Tools = append(r.Tools, t)
+	}
+	if len(req.ToolChoice) > 0 {
+		r.ToolChoice = req.ToolChoice
+	}
+	if req.ParallelToolCalls != nil {
+		r.ParallelToolCalls = *req.ParallelToolCalls
+	}
+	if len(req.ResponseFormat) > 0 {
+		var rf goopenai.ChatCompletionResponseFormat
+		if err := json.Unmarshal(req.ResponseFormat, &rf); err != nil || rf.Type == "" {
+			return r, &chat.Error{Code: chat.CodeInvalidRequest, Message: "response_format: want {\"type\":\"text\"|\"json_object\"|\"json_schema\",...}"}
+		}
+		r.ResponseFormat = &rf
 	}
 	r.Messages = make([]goopenai.ChatCompletionMessage, len(req.Messages))
 	for i, m := range req.Messages {

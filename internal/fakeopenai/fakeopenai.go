@@ -34,7 +34,24 @@ const (
 	// ScriptStatus answers "status <code>" with that status and an OpenAI
 	// error body that quotes the API key, as OpenAI does for a bad key.
 	ScriptStatus = "status "
+	// ScriptReason answers "reason <text>" as DeepSeek's reasoning models
+	// do: delta.reasoning_content pieces ("Thinking about: <text>") with
+	// content null, then the text echoed with reasoning_content null, and
+	// usage with completion_tokens_details.reasoning_tokens on the finish
+	// chunk.
+	ScriptReason = "reason "
+	// ScriptTools makes two parallel tool calls in OpenAI's delta format,
+	// their pieces interleaved: weather {"city":"北京"} (id call_weather)
+	// and clock {"tz":"Asia/Shanghai"} (id call_clock), then finish reason
+	// tool_calls. When the conversation ends with tool results, it answers
+	// "Results: " and the results' contents joined with "; " instead.
+	ScriptTools = "tools"
+	// ScriptToolsForever calls weather at every step, results or not.
+	ScriptToolsForever = "tools-forever"
 )
+
+// Reasoning is what ScriptReason reasons for text.
+func Reasoning(text string) string { return "Thinking about: " + text }
 
 // Server is the fake. Its zero value is ready to use.
 type Server struct {
@@ -132,6 +149,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		chunk(string(b), "", "")
 	}
 
+	if text, ok := strings.CutPrefix(last, ScriptReason); ok {
+		chunk(`{"role":"assistant","content":null,"reasoning_content":""}`, "", "")
+		pieces := func(s string, field, other string) {
+			runes := []rune(s)
+			for i := 0; i < len(runes); i += 3 {
+				b, _ := json.Marshal(string(runes[i:min(i+3, len(runes))]))
+				chunk(`{"`+other+`":null,"`+field+`":`+string(b)+`}`, "", "")
+			}
+		}
+		pieces(Reasoning(text), "reasoning_content", "content")
+		pieces(text, "content", "reasoning_content")
+		// DeepSeek puts usage on the finish chunk, choices and all.
+		fmt.Fprintf(w, "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":%q,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"reasoning_content\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":20,\"total_tokens\":31,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":7},\"prompt_cache_hit_tokens\":0,\"prompt_cache_miss_tokens\":11}}\n\n", model)
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		return
+	}
+	if last == ScriptTools || last == ScriptToolsForever {
+		if results, ok := toolResults(body); ok && last == ScriptTools {
+			chunk(`{"role":"assistant","content":""}`, "", "")
+			b, _ := json.Marshal("Results: " + strings.Join(results, "; "))
+			chunk(`{"content":`+string(b)+`}`, "", "")
+			chunk(`{}`, "stop", "")
+		} else {
+			chunk(`{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_weather","type":"function","function":{"name":"weather","arguments":""}}],"refusal":null}`, "", "")
+			args := func(i int, piece string) {
+				b, _ := json.Marshal(piece)
+				chunk(fmt.Sprintf(`{"tool_calls":[{"index":%d,"function":{"arguments":%s}}]}`, i, b), "", "")
+			}
+			args(0, `{"ci`)
+			if last == ScriptTools {
+				chunk(`{"tool_calls":[{"index":1,"id":"call_clock","type":"function","function":{"name":"clock","arguments":""}}]}`, "", "")
+				args(1, `{"tz":"Asia/`)
+			}
+			args(0, `ty":"北`)
+			if last == ScriptTools {
+				args(1, `Shanghai"}`)
+			}
+			args(0, `京"}`)
+			chunk(`{}`, "tool_calls", "")
+		}
+		if includeUsage {
+			chunk("", "", `{"prompt_tokens":11,"completion_tokens":5,"total_tokens":16}`)
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		return
+	}
+
 	chunk(`{"role":"assistant","content":"","refusal":null}`, "", "")
 	switch last {
 	case ScriptSlow:
@@ -184,4 +248,20 @@ func lastUserMessage(body map[string]any) string {
 		}
 	}
 	return ""
+}
+
+// toolResults returns the contents of the tool messages that end the
+// conversation, if it ends with some.
+func toolResults(body map[string]any) ([]string, bool) {
+	msgs, _ := body["messages"].([]any)
+	var out []string
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m, _ := msgs[i].(map[string]any)
+		if m["role"] != "tool" {
+			break
+		}
+		s, _ := m["content"].(string)
+		out = append([]string{s}, out...)
+	}
+	return out, len(out) > 0
 }

@@ -509,7 +509,7 @@ func report(res *Result) *streamctx.Report {
 		Text:          res.Text,
 	}
 	if u := res.Usage; u != nil {
-		rep.HasUsage, rep.InputTokens, rep.OutputTokens = true, u.InputTokens, u.OutputTokens
+		rep.HasUsage, rep.InputTokens, rep.OutputTokens, rep.ReasoningTokens = true, u.InputTokens, u.OutputTokens, u.ReasoningTokens
 	}
 	if e := (*Error)(nil); errors.As(res.Err, &e) && res.End != EndClientGone {
 		rep.ErrorCode, rep.Retryable = string(e.Code), e.Retryable()

@@ -194,6 +194,9 @@ func (t *telemetry) record(ctx context.Context, span trace.Span, rep *streamctx.
 	}
 	if rep.HasUsage {
 		attrs = append(attrs, semconv.GenAIUsageInputTokens(rep.InputTokens), semconv.GenAIUsageOutputTokens(rep.OutputTokens))
+		if rep.ReasoningTokens > 0 {
+			attrs = append(attrs, semconv.GenAIUsageReasoningOutputTokens(rep.ReasoningTokens))
+		}
 	}
 	if rep.FirstChunk > 0 {
 		attrs = append(attrs, semconv.GenAIResponseTimeToFirstChunk(rep.FirstChunk.Seconds()))

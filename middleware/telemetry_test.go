@@ -68,7 +68,7 @@ func (k *otelKit) metrics(t *testing.T) map[string]metricdata.Aggregation {
 
 func TestTelemetryCompleted(t *testing.T) {
 	k := newOtelKit(t)
-	p := &chattest.Provider{Tokens: []string{"你好", "!"}, Usage: &chat.Usage{InputTokens: 7, OutputTokens: 3, TotalTokens: 10}}
+	p := &chattest.Provider{Tokens: []string{"你好", "!"}, Usage: &chat.Usage{InputTokens: 7, OutputTokens: 3, TotalTokens: 10, ReasoningTokens: 2}}
 	srv := httptest.NewServer(k.handler(p, true))
 	defer srv.Close()
 	s, err := chattest.Post(srv.Client(), srv.URL, chattest.UserMessage("hi"))
@@ -83,15 +83,16 @@ func TestTelemetryCompleted(t *testing.T) {
 	sp := spans[0]
 	a := attrs(sp.Attributes())
 	want := map[attribute.Key]any{
-		"gen_ai.operation.name":      "chat",
-		"gen_ai.provider.name":       "deepseek",
-		"gen_ai.request.model":       "deepseek-chat",
-		"gen_ai.request.stream":      true,
-		"gen_ai.response.id":         s.Start.ID,
-		"gen_ai.usage.input_tokens":  int64(7),
-		"gen_ai.usage.output_tokens": int64(3),
-		"ssechat.stream.end_reason":  "completed",
-		"ssechat.stream.characters":  int64(3),
+		"gen_ai.operation.name":                "chat",
+		"gen_ai.provider.name":                 "deepseek",
+		"gen_ai.request.model":                 "deepseek-chat",
+		"gen_ai.request.stream":                true,
+		"gen_ai.response.id":                   s.Start.ID,
+		"gen_ai.usage.input_tokens":            int64(7),
+		"gen_ai.usage.output_tokens":           int64(3),
+		"gen_ai.usage.reasoning.output_tokens": int64(2),
+		"ssechat.stream.end_reason":            "completed",
+		"ssechat.stream.characters":            int64(3),
 	}
 	for key, v := range want {
 		if got := a[key].AsInterface(); got != v {

@@ -94,3 +94,30 @@ func touchSources(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestNodeClients runs examples/nodeclients' Node tests, which drive this
+// server with real third-party JavaScript clients (the openai npm package),
+// against the mock with reasoning and a tool call.
+func TestNodeClients(t *testing.T) {
+	node := servertest.Tool(t, "node")
+	url, _, _ := start(t, []string{"-mock-delay", "0", "-mock-reasoning", "-mock-tools"}, nil)
+	dir := "../nodeclients"
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("run npm ci --prefix examples/nodeclients first: %v", err)
+		}
+		t.Skipf("run npm ci --prefix examples/nodeclients first: %v", err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "test", "*.test.mjs"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Node tests found: %v", err)
+	}
+	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
+	cmd.Env = append(os.Environ(), "SSECHAT_V1_URL="+strings.TrimSuffix(url, "/chat")+"/v1", "NO_COLOR=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out.String())
+	}
+	t.Log(out.String())
+}

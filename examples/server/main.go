@@ -16,6 +16,10 @@
 //
 //	-addr          listen address (default 127.0.0.1:8080)
 //	-mock-delay    the mock model's delay per chunk (default 30ms; 0 for none)
+//	-mock-reasoning  the mock thinks aloud first: reasoning "Thinking about:
+//	               <the message>", then the echo
+//	-mock-tools    the mock calls the server's one tool, message_length (also
+//	               offered to a real model), and answers with its result
 //	-keepalive     keep-alive comment interval on idle streams (default 15s; 0 for none)
 //	-detach        how long a generation goes on after its client left, so
 //	               that the client can resume (default 30s, since this
@@ -129,6 +133,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	fs.SetOutput(logOut)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	mockDelay := fs.Duration("mock-delay", 30*time.Millisecond, "the mock model's delay per chunk (0 for none)")
+	mockReasoning := fs.Bool("mock-reasoning", false, "the mock model thinks aloud (reasoning) before it answers")
+	mockTools := fs.Bool("mock-tools", false, "the mock model calls the message_length tool and answers with its result")
 	keepAlive := fs.Duration("keepalive", middleware.DefaultKeepAliveInterval, "keep-alive comment interval on idle streams (0 for none)")
 	detach := fs.Duration("detach", 30*time.Second, "how long a generation goes on after its client left, for a resume (0 cancels at once)")
 	maxResponse := fs.Duration("max-response", 0, "end each response after this long with a reconnect event (0 for never; 50s suits WeChat)")
@@ -175,7 +181,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 	defer closeStore()
 
-	provider, model, upstream := newProvider(getenv, *mockDelay)
+	provider, model, upstream := newProvider(getenv, echoModel{delay: *mockDelay, runes: 3, reasoning: *mockReasoning, tools: *mockTools})
 	allowed := []string{model}
 	if *models != "" {
 		allowed = strings.Split(*models, ",")
@@ -293,10 +299,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 
 // newProvider picks the OpenAI-compatible upstream when OPENAI_API_KEY is
 // set, and the echo mock otherwise.
-func newProvider(getenv func(string) string, mockDelay time.Duration) (p chat.Provider, model, upstream string) {
+func newProvider(getenv func(string) string, mock echoModel) (p chat.Provider, model, upstream string) {
 	key := getenv("OPENAI_API_KEY")
 	if key == "" {
-		return echoModel{delay: mockDelay, runes: 3}, "echo", "mock"
+		return mock, "echo", "mock"
 	}
 	cfg := goopenai.DefaultConfig(key)
 	if base := getenv("OPENAI_BASE_URL"); base != "" {
@@ -306,5 +312,6 @@ func newProvider(getenv func(string) string, mockDelay time.Duration) (p chat.Pr
 	if model == "" {
 		model = "gpt-4o-mini"
 	}
-	return openai.New(cfg), model, cfg.BaseURL
+	// The model is offered the server's tool; the provider runs it.
+	return openai.New(cfg, openai.WithTools(lengthTool)), model, cfg.BaseURL
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -377,5 +378,27 @@ func TestStreamsBelongToTheirSession(t *testing.T) {
 	}
 	if r := do("/chat/stop", "", `{"stream_id":"`+id+`"}`, mine); r.StatusCode != http.StatusNoContent {
 		t.Fatalf("its own session's stop: %d", r.StatusCode)
+	}
+}
+
+// TestMockReasoningAndTools: -mock-reasoning thinks aloud before the echo,
+// -mock-tools calls message_length and answers with its result, in every
+// mode.
+func TestMockReasoningAndTools(t *testing.T) {
+	url, _, _ := start(t, []string{"-mock-delay", "0", "-mock-reasoning", "-mock-tools"}, nil)
+	const msg = "你好 👩‍👩‍👧‍👦!"
+	for _, mode := range []string{"delta", "snapshot", "openai"} {
+		s, err := chattest.Post(http.DefaultClient, url+"?mode="+mode, chattest.UserMessage(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		args, _ := json.Marshal(map[string]string{"text": msg})
+		if s.Reasoning != "Thinking about: "+msg || s.Text != "Your message has 11 characters." ||
+			len(s.ToolCalls) != 1 || s.ToolCalls[0].Name != "message_length" || s.ToolCalls[0].Arguments != string(args) {
+			t.Fatalf("%s: reasoning %q text %q calls %+v error %+v", mode, s.Reasoning, s.Text, s.ToolCalls, s.Error)
+		}
+		if mode != "openai" && (len(s.ToolResults) != 1 || string(s.ToolResults[0].Output) != `{"characters":11}`) {
+			t.Fatalf("%s: results %+v", mode, s.ToolResults)
+		}
 	}
 }

@@ -2,26 +2,37 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"iter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ssechat/ssechat/chat"
 )
 
 // echoModel is the built-in mock model: it answers with the last user
 // message, exactly, a few runes per chunk, waiting delay before each chunk.
-// It reports usage as an upstream does, counting one token per rune.
+// It reports usage as an upstream does, counting one token per rune. With
+// reasoning it first thinks aloud ("Thinking about: <the message>"); with
+// tools it calls lengthTool on the message, streams the call and the
+// result, and answers with the result instead of the echo.
 type echoModel struct {
-	delay time.Duration
-	runes int
+	delay     time.Duration
+	runes     int
+	reasoning bool
+	tools     bool
 }
+
+// thinking is what the mock reasons about a message.
+func thinking(msg string) string { return "Thinking about: " + msg }
 
 func (m echoModel) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
 	return func(yield func(chat.Chunk, error) bool) {
-		var text []rune
+		var msg string
 		for i := len(req.Messages) - 1; i >= 0; i-- {
 			if req.Messages[i].Role == chat.RoleUser {
-				text = []rune(req.Messages[i].Content)
+				msg = req.Messages[i].Content
 				break
 			}
 		}
@@ -32,30 +43,82 @@ func (m echoModel) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 		}
 		input := 0
 		for _, msg := range req.Messages {
-			input += len([]rune(msg.Content))
+			input += utf8.RuneCountInString(msg.Content)
 		}
-		usage := &chat.Usage{InputTokens: input, OutputTokens: len(text), TotalTokens: input + len(text)}
 		var timer *time.Timer
-		for len(text) > 0 {
-			n := min(m.runes, len(text))
-			if m.delay > 0 {
-				if timer == nil {
-					timer = time.NewTimer(m.delay)
-					defer timer.Stop()
-				} else {
-					timer.Reset(m.delay)
-				}
-				select {
-				case <-ctx.Done():
-					yield(chat.Chunk{}, ctx.Err())
-					return
-				case <-timer.C:
-				}
+		defer func() {
+			if timer != nil {
+				timer.Stop()
 			}
-			if !yield(chat.Chunk{Text: string(text[:n])}, nil) {
+		}()
+		wait := func() bool {
+			if m.delay <= 0 {
+				return true
+			}
+			if timer == nil {
+				timer = time.NewTimer(m.delay)
+			} else {
+				timer.Reset(m.delay)
+			}
+			select {
+			case <-ctx.Done():
+				yield(chat.Chunk{}, ctx.Err())
+				return false
+			case <-timer.C:
+				return true
+			}
+		}
+		// stream yields text in pieces of m.runes runes, as piece makes
+		// the chunk; it reports whether to go on.
+		stream := func(text string, piece func(string) chat.Chunk) bool {
+			runes := []rune(text)
+			for len(runes) > 0 {
+				n := min(m.runes, len(runes))
+				if !wait() || !yield(piece(string(runes[:n])), nil) {
+					return false
+				}
+				runes = runes[n:]
+			}
+			return true
+		}
+		output := 0
+		if m.reasoning {
+			r := thinking(msg)
+			output += utf8.RuneCountInString(r)
+			if !stream(r, func(s string) chat.Chunk { return chat.Chunk{Reasoning: s} }) {
 				return
 			}
-			text = text[n:]
+		}
+		answer := msg
+		if m.tools {
+			args, _ := json.Marshal(map[string]string{"text": msg})
+			call := chat.ToolCall{ID: "call_1", Name: lengthTool.Name}
+			first := true
+			if !stream(string(args), func(s string) chat.Chunk {
+				c := chat.ToolCall{ID: call.ID, ArgumentsDelta: s}
+				if first {
+					c.Name, first = call.Name, false
+				}
+				return chat.Chunk{ToolCalls: []chat.ToolCall{c}}
+			}) {
+				return
+			}
+			call.Arguments = string(args)
+			res, _ := chat.RunTool(ctx, &lengthTool, call)
+			if !yield(chat.Chunk{ToolCalls: []chat.ToolCall{{ID: call.ID, Arguments: call.Arguments}}, ToolResults: []chat.ToolResult{res}}, nil) {
+				return
+			}
+			var out struct{ Characters int }
+			_ = json.Unmarshal(res.Output, &out)
+			answer = fmt.Sprintf("Your message has %d characters.", out.Characters)
+		}
+		output += utf8.RuneCountInString(answer)
+		if !stream(answer, func(s string) chat.Chunk { return chat.Chunk{Text: s} }) {
+			return
+		}
+		usage := &chat.Usage{InputTokens: input, OutputTokens: output, TotalTokens: input + output}
+		if m.reasoning {
+			usage.ReasoningTokens = utf8.RuneCountInString(thinking(msg))
 		}
 		yield(chat.Chunk{FinishReason: "stop", Usage: usage}, nil)
 	}

@@ -47,14 +47,17 @@ type Report struct {
 	HasUsage      bool
 	InputTokens   int
 	OutputTokens  int
-	End           string // the chat.EndReason
-	ErrorCode     string // the chat.Code of a failure, empty if none
-	Retryable     bool
-	FirstChunk    time.Duration // 0 if none
-	Duration      time.Duration
-	Characters    int // Unicode code points of text sent
-	Messages      []Message
-	Text          string
+	// ReasoningTokens is the part of OutputTokens spent reasoning (0:
+	// not reported).
+	ReasoningTokens int
+	End             string // the chat.EndReason
+	ErrorCode       string // the chat.Code of a failure, empty if none
+	Retryable       bool
+	FirstChunk      time.Duration // 0 if none
+	Duration        time.Duration
+	Characters      int // Unicode code points of text sent
+	Messages        []Message
+	Text            string
 }
 
 type starterKey struct{}

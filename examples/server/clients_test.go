@@ -34,6 +34,9 @@ func TestMiniProgramClient(t *testing.T) {
 	// Resumable: generations outlive their clients for a minute, and
 	// responses rotate every 400 ms (50 s in production).
 	resume, resumeLogs, stopResume := start(t, []string{"-mock-delay", "10ms", "-detach", "1m", "-max-response", "400ms"}, nil)
+	// The mock thinks aloud and calls a tool.
+	parts, _, _ := start(t, []string{"-mock-delay", "0", "-mock-reasoning", "-mock-tools"}, nil)
+	slowParts, _, _ := start(t, []string{"-mock-delay", "20ms", "-mock-reasoning", "-mock-tools"}, nil)
 
 	files, err := filepath.Glob("../miniprogram/test/*.test.js")
 	if err != nil || len(files) == 0 {
@@ -43,7 +46,7 @@ func TestMiniProgramClient(t *testing.T) {
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Env = append(os.Environ(),
 		"SSECHAT_URL="+fast, "SSECHAT_SLOW_URL="+slow, "SSECHAT_UPSTREAM_URL="+upstream,
-		"SSECHAT_RESUME_URL="+resume, "NO_COLOR=1")
+		"SSECHAT_RESUME_URL="+resume, "SSECHAT_PARTS_URL="+parts, "SSECHAT_SLOW_PARTS_URL="+slowParts, "NO_COLOR=1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

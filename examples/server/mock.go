@@ -104,8 +104,14 @@ func (m echoModel) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 				return
 			}
 			call.Arguments = string(args)
+			// While the tool runs, a status line for the client (transient:
+			// shown now, never logged).
+			if !yield(chat.Chunk{ToolCalls: []chat.ToolCall{{ID: call.ID, Arguments: call.Arguments}},
+				Data: []chat.Data{{Name: "status", Value: json.RawMessage(`"Counting the characters…"`), Transient: true}}}, nil) {
+				return
+			}
 			res, _ := chat.RunTool(ctx, &lengthTool, call)
-			if !yield(chat.Chunk{ToolCalls: []chat.ToolCall{{ID: call.ID, Arguments: call.Arguments}}, ToolResults: []chat.ToolResult{res}}, nil) {
+			if !yield(chat.Chunk{ToolResults: []chat.ToolResult{res}}, nil) {
 				return
 			}
 			var out struct{ Characters int }

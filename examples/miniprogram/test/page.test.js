@@ -33,12 +33,16 @@ function openPage(url, request) {
   document.body.appendChild(parent);
   page.attach(parent);
   page.renders = [];
+  page.statuses = [];
+  page.thoughts = [];
   let waiting = null;
   let started = false;
   const observer = new MutationObserver(() => {
     const answers = shown(page).filter((m) => m.role === 'assistant');
     const last = answers[answers.length - 1];
     if (last && page.renders[page.renders.length - 1] !== last.text) page.renders.push(last.text);
+    if (last && last.status && page.statuses[page.statuses.length - 1] !== last.status) page.statuses.push(last.status);
+    if (last && last.reasoning && page.thoughts[page.thoughts.length - 1] !== last.reasoning) page.thoughts.push(last.reasoning);
     const streaming = page.querySelector('.stop') !== undefined;
     if (streaming) started = true;
     if (waiting && started && !streaming && last && !last.typing) {
@@ -65,12 +69,22 @@ function shown(page) {
     const e = el.querySelector('.chat--' + cls);
     return e ? e.textContent : undefined;
   };
-  return Array.from(page.dom.querySelectorAll('.chat--message')).map((m) => ({
-    role: m.classList.contains('chat--assistant') ? 'assistant' : 'user',
-    text: text(m, 'text'),
-    typing: text(m, 'cursor') !== undefined,
-    note: text(m, 'note') || '',
-  }));
+  return Array.from(page.dom.querySelectorAll('.chat--message')).map((m) => {
+    const msg = {
+      role: m.classList.contains('chat--assistant') ? 'assistant' : 'user',
+      text: text(m, 'text'),
+      typing: text(m, 'cursor') !== undefined,
+      note: text(m, 'note') || '',
+    };
+    // Shown only when there is some: the reasoning block's head and its
+    // text (when open), and the tool status line.
+    if (m.querySelector('.chat--reasoning')) {
+      msg.head = text(m, 'reasoning-head');
+      msg.reasoning = text(m, 'reasoning-text') || '';
+    }
+    if (m.querySelector('.chat--status')) msg.status = text(m, 'status');
+    return msg;
+  });
 }
 
 function errorShown(page) {
@@ -228,4 +242,34 @@ test('leaving the page aborts its request', async () => {
   page.close();
   assert.equal(request.tasks.length, 1);
   assert.equal(request.tasks[0].state.aborted, true);
+});
+
+test('a reasoning model: the thinking streams in an open block above the answer, folds once the answer is complete, a tap opens it; a status line while the tool runs', async () => {
+  const request = createRequest({ r: rng(18) });
+  const page = openPage(env('SSECHAT_SLOW_PARTS_URL'), request);
+  try {
+    const message = '数一数 👋🏽';
+    const reasoning = 'Thinking about: ' + message;
+    await ask(page, message);
+    const answer = shown(page)[1];
+    assert.equal(answer.text, `Your message has ${Array.from(message).length} characters.`);
+    assert.equal(answer.typing, false);
+    // Folded once the answer is complete; the head says it is done.
+    assert.equal(answer.head, 'Thought ▸');
+    assert.equal(answer.reasoning, '');
+    assert.equal(answer.status, undefined, 'the status line is gone once the tool is done');
+    // While it streamed, the thinking was shown as it grew.
+    assert.ok(page.thoughts.length >= 3, `${page.thoughts.length} renders of the thinking`);
+    page.thoughts.forEach((r) => assert.ok(reasoning.startsWith(r), JSON.stringify(r)));
+    assert.equal(page.thoughts[page.thoughts.length - 1], reasoning);
+    // The tool's progress was shown in turn.
+    assert.ok(page.statuses.includes('Calling message_length…'), JSON.stringify(page.statuses));
+    assert.ok(page.statuses.includes('Counting the characters…'), JSON.stringify(page.statuses));
+    // A tap on the head opens the block with the whole reasoning.
+    page.querySelector('.reasoning-head').dispatchEvent('tap');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual([shown(page)[1].head, shown(page)[1].reasoning], ['Thought ▾', reasoning]);
+  } finally {
+    page.close();
+  }
 });

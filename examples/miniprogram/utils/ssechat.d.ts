@@ -34,11 +34,41 @@ export interface Usage {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  /** The part of output_tokens spent reasoning, where the vendor reports it. */
+  reasoning_tokens?: number;
+}
+
+/**
+ * A tool call: 'input' while its arguments stream, 'ready' once complete
+ * (the tool runs), then 'done' (output) or 'error' (error) once the server
+ * ran it. A call the client must run itself (finish reason tool_calls)
+ * stays 'ready'.
+ */
+export interface ToolCall {
+  id: string;
+  name: string;
+  /** JSON text as the model wrote it, complete once state is not 'input'. */
+  arguments: string;
+  state: 'input' | 'ready' | 'done' | 'error';
+  /** The tool's output (any JSON value), with state 'done'. */
+  output?: unknown;
+  /** The tool's error, with state 'error'. */
+  error?: string;
+}
+
+/** A data part of the answer. */
+export interface DataPart {
+  name: string;
+  /** A later part with the same name and id replaces it; '' for none. */
+  id: string;
+  value: unknown;
+  /** Sent for now (a status line), never kept or replayed. */
+  transient: boolean;
 }
 
 /** Every event, as onEvent sees it. */
 export interface StreamEvent {
-  /** The event name: start, delta, snapshot, done, error, reconnect, or message (openai mode). */
+  /** The event name: start, delta, reasoning, snapshot, tool_call_start, tool_call_delta, tool_call, tool_result, data, done, error, reconnect, or message (openai mode). */
   type: string;
   /** The raw data. */
   data: string;
@@ -51,6 +81,11 @@ export interface StreamEvent {
 /** What onDone receives. */
 export interface StreamResult {
   text: string;
+  /** All the reasoning ('' if the model did not reason aloud). */
+  reasoning: string;
+  toolCalls: ToolCall[];
+  /** The data parts kept (not the transient ones). */
+  data: DataPart[];
   finishReason: string;
   usage?: Usage;
   streamId: string;
@@ -109,6 +144,8 @@ export class StreamError extends Error {
   retryable: boolean;
   /** The text received before the error. */
   text: string;
+  /** The reasoning received before the error. */
+  reasoning: string;
   streamId: string;
   /** The id of the last event received. */
   lastEventId: string;
@@ -142,6 +179,12 @@ export interface StreamChatOptions {
   stopURL?: string;
   /** All the text so far, whenever it changes. */
   onText?(text: string): void;
+  /** All the reasoning so far, whenever it changes. */
+  onReasoning?(reasoning: string): void;
+  /** A tool call changed; calls is every call so far, in order. */
+  onToolCall?(call: ToolCall, calls: ToolCall[]): void;
+  /** A data part arrived; data is the parts kept so far. */
+  onData?(part: DataPart, data: DataPart[]): void;
   onEvent?(event: StreamEvent): void;
   onResume?(info: ResumeInfo): void;
   /** Once, at the end of a complete answer. */

@@ -325,10 +325,10 @@ function toBytes(data) {
   return null;
 }
 
-function callSafely(fn, arg) {
+function callSafely(fn, arg, arg2) {
   if (typeof fn !== 'function') return;
   try {
-    fn(arg);
+    fn(arg, arg2);
   } catch (e) {
     // A failing callback must not leave the parser half-way through a
     // piece, which would handle events twice; report it on its own.
@@ -363,6 +363,18 @@ function callSafely(fn, arg) {
 //               a resume after progress or a rotation goes at once
 //   stopURL     where stop() sends the stream id (default url + '/stop')
 //   onText(text)     all the text so far, whenever it changes
+//   onReasoning(reasoning)  all the reasoning so far (a reasoning model's
+//                    thinking, shown apart from the answer), whenever it
+//                    changes
+//   onToolCall(call, calls)  a tool call changed: call is {id, name,
+//                    arguments, state, output, error}, state 'input' while
+//                    its arguments stream, 'ready' once complete (the tool
+//                    runs), 'done' with output or 'error' with error once
+//                    the server ran it; calls is every call so far, in order
+//   onData(part, data)  a data part arrived: part is {name, id, value,
+//                    transient}; data is the parts kept so far, in order, a
+//                    part with the name and id of an earlier one replacing it
+//                    (transient parts are passed to onData but not kept)
 //   onEvent(event)   every event: {type, data, id, json}
 //   onResume(info)   before each resume: {lastEventId, reason, attempt}
 //   onDone(result)   once, at the end of a complete answer
@@ -371,6 +383,10 @@ function callSafely(fn, arg) {
 // the generation, unless it detaches), and stop(), which aborts and asks the
 // server to stop the generation too. Exactly one of onDone and onError is
 // called, unless the task is aborted first; after abort() nothing is.
+function copyCall(c) {
+  return { id: c.id, name: c.name, arguments: c.arguments, state: c.state, output: c.output, error: c.error };
+}
+
 function streamChat(options) {
   if (!options || typeof options !== 'object') throw new TypeError('streamChat: options must be an object');
   if (typeof options.url !== 'string' || options.url === '') throw new TypeError('streamChat: options.url must be a non-empty string');
@@ -393,6 +409,11 @@ function streamChat(options) {
 
   let finished = false; // a terminal callback ran, or abort()
   let text = '';
+  let reasoning = '';
+  const calls = []; // tool calls, in the order they started
+  const callsById = {};
+  const callsByIndex = {}; // openai mode: calls by their index
+  const data = []; // data parts kept
   let streamId = '';
   let finishReason = '';
   let usage;
@@ -406,8 +427,15 @@ function streamChat(options) {
   function done() {
     finished = true;
     current.detach();
+    // Calls still open when the answer ends are complete.
+    calls.forEach((c) => {
+      if (c.state === 'input') setCall(c, { state: 'ready' });
+    });
     callSafely(options.onDone, {
       text: text,
+      reasoning: reasoning,
+      toolCalls: calls.map(copyCall),
+      data: data.slice(),
       finishReason: finishReason,
       usage: usage,
       streamId: streamId,
@@ -421,6 +449,7 @@ function streamChat(options) {
     if (current) current.detach();
     const err = new StreamError(code, message, fields);
     err.text = text;
+    err.reasoning = reasoning;
     err.streamId = streamId;
     err.lastEventId = lastEventId;
     callSafely(options.onError, err);
@@ -430,6 +459,39 @@ function streamChat(options) {
     if (t === text) return;
     text = t;
     callSafely(options.onText, text);
+  }
+
+  function setReasoning(r) {
+    if (r === reasoning) return;
+    reasoning = r;
+    callSafely(options.onReasoning, reasoning);
+  }
+
+  // callFor returns the call with id, starting it if it is new.
+  function callFor(id, name) {
+    let c = callsById[id];
+    if (!c) {
+      c = { id: id, name: name || '', arguments: '', state: 'input', output: undefined, error: undefined };
+      callsById[id] = c;
+      calls.push(c);
+    }
+    return c;
+  }
+
+  function setCall(c, fields) {
+    Object.assign(c, fields);
+    callSafely(options.onToolCall, copyCall(c), calls.map(copyCall));
+  }
+
+  function addData(d) {
+    if (typeof d.name !== 'string') return;
+    const part = { name: d.name, id: typeof d.id === 'string' ? d.id : '', value: d.value, transient: !!d.transient };
+    if (!part.transient) {
+      const i = part.id ? data.findIndex((o) => o.name === part.name && o.id === part.id) : -1;
+      if (i >= 0) data[i] = part;
+      else data.push(part);
+    }
+    callSafely(options.onData, part, data.slice());
   }
 
   // cut decides what to do when an attempt ended without the answer's end:
@@ -535,7 +597,33 @@ function streamChat(options) {
           if (typeof d.text === 'string') setText(text + d.text);
           break;
         case 'snapshot':
+          if (typeof d.reasoning === 'string') setReasoning(d.reasoning);
           if (typeof d.text === 'string') setText(d.text);
+          break;
+        case 'reasoning':
+          if (typeof d.text === 'string') setReasoning(reasoning + d.text);
+          break;
+        case 'tool_call_start':
+          if (typeof d.id === 'string') setCall(callFor(d.id, d.name), {});
+          break;
+        case 'tool_call_delta':
+          if (typeof d.id === 'string' && typeof d.arguments_delta === 'string') {
+            const c = callFor(d.id);
+            setCall(c, { arguments: c.arguments + d.arguments_delta });
+          }
+          break;
+        case 'tool_call':
+          if (typeof d.id === 'string') setCall(callFor(d.id, d.name), { name: d.name || '', arguments: d.arguments || '', state: 'ready' });
+          break;
+        case 'tool_result':
+          if (typeof d.id === 'string') {
+            const c = callFor(d.id, d.name);
+            if (typeof d.error === 'string' && d.error) setCall(c, { state: 'error', error: d.error });
+            else setCall(c, { state: 'done', output: d.output });
+          }
+          break;
+        case 'data':
+          addData(d);
           break;
         case 'done':
           finishReason = d.finish_reason || '';
@@ -577,10 +665,28 @@ function streamChat(options) {
           output_tokens: json.usage.completion_tokens,
           total_tokens: json.usage.total_tokens,
         };
+        const details = json.usage.completion_tokens_details;
+        if (details && typeof details.reasoning_tokens === 'number') usage.reasoning_tokens = details.reasoning_tokens;
       }
       const choice = json.choices && json.choices[0];
       if (!choice) return;
-      if (choice.delta && typeof choice.delta.content === 'string') setText(text + choice.delta.content);
+      const delta = choice.delta || {};
+      if (typeof delta.reasoning_content === 'string' && delta.reasoning_content) setReasoning(reasoning + delta.reasoning_content);
+      if (typeof delta.content === 'string') setText(text + delta.content);
+      if (Array.isArray(delta.tool_calls)) {
+        delta.tool_calls.forEach((tc) => {
+          if (!tc || typeof tc.index !== 'number') return;
+          const fn = tc.function || {};
+          let c = callsByIndex[tc.index];
+          if (!c) {
+            // A call's first piece has its id and name; a resume in the
+            // middle of a call has neither.
+            c = callFor(typeof tc.id === 'string' && tc.id ? tc.id : 'call_' + tc.index, fn.name);
+            callsByIndex[tc.index] = c;
+          }
+          setCall(c, { arguments: c.arguments + (typeof fn.arguments === 'string' ? fn.arguments : '') });
+        });
+      }
       if (choice.finish_reason) finishReason = choice.finish_reason;
     }
 

@@ -11,7 +11,8 @@ const { createTypewriter } = require('../../utils/typewriter');
 
 Component({
   data: {
-    messages: [], // {id, role, text, typing, note}
+    // {id, role, text, typing, note, reasoning, thinking, showReasoning, status}
+    messages: [],
     input: '',
     streaming: false,
     error: '',
@@ -28,6 +29,7 @@ Component({
     detached() {
       if (this.task) this.task.abort();
       if (this.typewriter) this.typewriter.cancel();
+      if (this.thoughts) this.thoughts.cancel();
     },
   },
 
@@ -57,21 +59,69 @@ Component({
       const typewriter = createTypewriter((text, finished) => {
         const d = {};
         d[answer + '.text'] = text;
-        if (finished) d[answer + '.typing'] = false;
+        if (finished) {
+          d[answer + '.typing'] = false;
+          d[answer + '.showReasoning'] = false; // the thinking folds (a tap opens it)
+        }
         this.setData(d);
       });
+      // The reasoning (a reasoning model thinking aloud) is paced the same
+      // way, in its own block above the answer: open while the model
+      // thinks and answers, folded once the answer is complete.
+      const thoughts = createTypewriter((reasoning, finished) => {
+        const d = {};
+        d[answer + '.reasoning'] = reasoning;
+        if (finished) d[answer + '.thinking'] = false;
+        this.setData(d);
+      });
+      let answering = false;
       this.typewriter = typewriter;
+      this.thoughts = thoughts;
       this.task = streamChat({
         url: app.globalData.chatURL,
         data: { messages: this.history.slice() },
         ascii: app.globalData.ascii,
-        onText: typewriter.update,
+        onReasoning: (reasoning) => {
+          if (answering) return;
+          const d = {};
+          if (!this.data.messages[n + 1].thinking && !this.data.messages[n + 1].reasoning) {
+            d[answer + '.thinking'] = true;
+            d[answer + '.showReasoning'] = true;
+            this.setData(d);
+          }
+          thoughts.update(reasoning);
+        },
+        onText: (text) => {
+          if (!answering && text) {
+            answering = true;
+            thoughts.finish(); // the answer begins: reveal the rest of the thinking
+          }
+          typewriter.update(text);
+        },
+        // A status line while a tool is called and runs.
+        onToolCall: (call) => {
+          const d = {};
+          if (call.state === 'input') d[answer + '.status'] = 'Calling ' + call.name + '…';
+          else if (call.state === 'ready') d[answer + '.status'] = 'Running ' + call.name + '…';
+          else if (call.state === 'error') d[answer + '.status'] = call.name + ' failed: ' + call.error;
+          else d[answer + '.status'] = '';
+          this.setData(d);
+        },
+        onData: (part) => {
+          if (part.name === 'status' && typeof part.value === 'string') {
+            const d = {};
+            d[answer + '.status'] = part.value;
+            this.setData(d);
+          }
+        },
         onDone: (result) => {
+          thoughts.finish();
           typewriter.finish();
           this.history.push({ role: 'assistant', content: result.text });
           this.finish('');
         },
         onError: (err) => {
+          thoughts.finish();
           typewriter.finish();
           if (err.text) this.history.push({ role: 'assistant', content: err.text });
           const d = {};
@@ -82,9 +132,18 @@ Component({
       });
     },
 
+    // toggleReasoning opens or folds an answer's reasoning.
+    toggleReasoning(e) {
+      const i = e.currentTarget.dataset.index;
+      const d = {};
+      d['messages[' + i + '].showReasoning'] = !this.data.messages[i].showReasoning;
+      this.setData(d);
+    },
+
     stop() {
       if (!this.task) return;
       this.task.stop(); // also stops the generation on the server
+      this.thoughts.finish();
       this.typewriter.finish();
       const d = {};
       d['messages[' + (this.data.messages.length - 1) + '].note'] = 'Stopped';

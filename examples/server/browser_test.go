@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"net/http/httptest"
 	"os"
@@ -283,4 +284,46 @@ func TestBrowserEventSource(t *testing.T) {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestBrowserPageParts: with a reasoning model that calls a tool, the page
+// shows the thinking as it streams in an open block above the answer, a
+// line for the tool call while it runs and what it gave, then the answer;
+// the thinking folds once the answer is complete and a click opens it.
+func TestBrowserPageParts(t *testing.T) {
+	ctx := browser(t)
+	chatURL, _, _ := start(t, []string{"-mock-delay", "40ms", "-mock-reasoning", "-mock-tools"}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(chatURL, "chat")), chromedp.WaitVisible(chromedp.ID("input"))); err != nil {
+		t.Fatal(err)
+	}
+	const msg = "数一数这句话有几个字 👩‍👩‍👧‍👦"
+	ask(t, ctx, msg)
+	const last = `document.querySelector('#messages .assistant:last-of-type')`
+	waitFor(t, ctx, last+` && `+last+`.querySelector('.reasoning[open] .reasoning-text') && `+last+`.querySelector('.reasoning-text').textContent.length > 20`)
+	if got := evalString(t, ctx, last+`.querySelector('.reasoning summary').textContent`); got != "Thinking…" {
+		t.Fatalf("summary while thinking %q", got)
+	}
+	screenshot(t, ctx, "parts-thinking")
+	waitFor(t, ctx, last+`.querySelector('.tool') !== null`)
+	screenshot(t, ctx, "parts-tool")
+	waitFor(t, ctx, `document.querySelector('#status').dataset.state === 'done'`)
+	screenshot(t, ctx, "parts-answer")
+	n := len([]rune(msg))
+	checks := map[string]string{
+		lastAnswer: fmt.Sprintf("Your message has %d characters.", n),
+		last + `.querySelector('.reasoning-text').textContent`:         "Thinking about: " + msg,
+		last + `.querySelector('.reasoning summary').textContent`:      "Thought",
+		last + `.querySelector('.reasoning').open ? 'open' : 'folded'`: "folded",
+		last + `.querySelector('.tool').textContent`:                   fmt.Sprintf(`message_length → {"characters":%d}`, n),
+	}
+	for expr, want := range checks {
+		if got := evalString(t, ctx, expr); got != want {
+			t.Errorf("%s = %q, want %q", expr, got, want)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`#messages .assistant:last-of-type .reasoning summary`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, last+`.querySelector('.reasoning').open`)
+	screenshot(t, ctx, "parts-opened")
 }

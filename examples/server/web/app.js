@@ -1,5 +1,7 @@
 // The example chat page: streams answers from POST ./chat with fetch,
-// ReadableStream and TextDecoder, reveals them with a typewriter effect, stops
+// ReadableStream and TextDecoder, reveals them with a typewriter effect (a
+// reasoning model's thinking too, in a collapsible block above the answer,
+// and a line per tool call), stops
 // them with an AbortController (the server then cancels the upstream), and
 // shows every error. No build step, no dependencies.
 'use strict';
@@ -123,12 +125,51 @@ function note(div, text) {
   scrollDown();
 }
 
+// thinkingBlock adds to an answer the collapsible block that shows a
+// reasoning model's thinking, above the answer's text.
+function thinkingBlock(div) {
+  const details = document.createElement('details');
+  details.className = 'reasoning';
+  details.open = true; // open while the model thinks
+  const summary = document.createElement('summary');
+  summary.textContent = 'Thinking…';
+  const body = document.createElement('div');
+  body.className = 'reasoning-text';
+  details.append(summary, body);
+  div.prepend(details);
+  return { details, summary, typewriter: new Typewriter(body) };
+}
+
+// toolLine shows a tool call's progress in an answer: a status line while
+// it is called and runs, then what it gave.
+function toolLine(div, calls, call) {
+  let line = calls.get(call.id);
+  if (!line) {
+    line = document.createElement('div');
+    line.className = 'tool';
+    div.querySelector('.text').before(line);
+    calls.set(call.id, line);
+  }
+  line.dataset.state = call.state;
+  line.textContent = {
+    input: `Calling ${call.name}…`,
+    ready: `Running ${call.name}…`,
+    done: `${call.name} → ${JSON.stringify(call.output)}`,
+    error: `${call.name} failed: ${call.error}`,
+  }[call.state];
+  scrollDown();
+}
+
 async function send(content) {
   history.push({ role: 'user', content });
   addMessage('user', content);
   const div = addMessage('assistant', '');
   div.classList.add('typing');
   const typewriter = new Typewriter(div.querySelector('.text'));
+  let thinking = null; // the reasoning block, once the model reasons
+  let reasoning = '';
+  const calls = new Map(); // tool call id -> its line
+  const callState = new Map(); // tool call id -> {id, name, state, output, error}
   controller = new AbortController();
   const signal = controller.signal;
   $('send').disabled = true;
@@ -155,8 +196,23 @@ async function send(content) {
       if (ev.type === 'start') {
         streamId = d.id;
       } else if (ev.type === 'delta') {
+        if (!text && thinking) thinking.typewriter.finish(() => (thinking.summary.textContent = 'Thought'));
         text += d.text;
         typewriter.update(text);
+      } else if (ev.type === 'reasoning') {
+        thinking ??= thinkingBlock(div);
+        reasoning += d.text;
+        thinking.typewriter.update(reasoning);
+      } else if (ev.type.startsWith('tool_')) {
+        const c = callState.get(d.id) ?? { id: d.id, name: d.name, state: 'input' };
+        callState.set(d.id, c);
+        if (ev.type === 'tool_call') c.state = 'ready';
+        if (ev.type === 'tool_result') Object.assign(c, d.error ? { state: 'error', error: d.error } : { state: 'done', output: d.output });
+        toolLine(div, calls, c);
+      } else if (ev.type === 'data') {
+        // A transient status line from the server while its tool runs.
+        const line = [...calls.values()].pop();
+        if (d.name === 'status' && line && line.dataset.state === 'ready') line.textContent = d.value;
       } else if (ev.type === 'done') {
         const usage = d.usage ? ` · ${d.usage.output_tokens} tokens` : '';
         end = { state: 'done', label: `done${usage}` };
@@ -183,8 +239,10 @@ async function send(content) {
     showError(end.error);
     note(div, text ? 'Incomplete' : 'No answer');
   }
+  if (thinking) thinking.typewriter.finish(() => (thinking.summary.textContent = 'Thought'));
   typewriter.finish(() => {
     div.classList.remove('typing');
+    if (thinking) thinking.details.open = false; // folded: a click opens it
     setStatus(end.state, end.label);
   });
 }

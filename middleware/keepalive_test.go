@@ -259,3 +259,52 @@ func TestKeepAliveRefreshesWriteDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepAliveLongReasoning: a reasoning model that thinks in pieces
+// with silences longer than the write timeout between them (minutes, in
+// production) reaches the client whole: keep-alives hold the stream, and
+// every piece of reasoning, then the answer, arrive exactly.
+func TestKeepAliveLongReasoning(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	pieces := []string{"Let me think. ", "想一想：", "the user greets me 👋🏽, ", "so I greet back."}
+	var script []chat.Chunk
+	for _, p := range pieces {
+		script = append(script, chat.Chunk{Reasoning: p})
+	}
+	script = append(script, chat.Chunk{Text: "Hello!"})
+	step := make(chan struct{})
+	h := middleware.KeepAlive(timeout / 4)(chat.NewHandler(&chattest.Provider{Chunks: script, Step: step}, chat.WithWriteTimeout(timeout)))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	go func() { step <- struct{}{} }()
+	resp := post(t, srv.Client(), srv.URL, "hi")
+	l := newLines(t, resp.Body)
+	var raw strings.Builder
+	comments := 0
+	for range script[1:] {
+		// A silence of 6 keep-alives (1.5 write timeouts) after each piece,
+		// then the next.
+		for seen := 0; seen < 6; {
+			s := l.next()
+			if strings.HasPrefix(s, ":") {
+				seen++
+				comments++
+				continue
+			}
+			raw.WriteString(s + "\n")
+		}
+		step <- struct{}{}
+	}
+	rest := readRest(t, l)
+	head, err := chattest.ReadEvents(strings.NewReader(raw.String() + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := chattest.Join(&chattest.Stream{Events: head}, rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Reasoning != strings.Join(pieces, "") || s.Text != "Hello!" || s.Done == nil || s.Terminals != 1 {
+		t.Fatalf("after %d keep-alives: reasoning %q text %q done %+v", comments, s.Reasoning, s.Text, s.Done)
+	}
+}

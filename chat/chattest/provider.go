@@ -18,7 +18,8 @@ type Provider struct {
 	Tokens []string
 	// Chunks, if set, are yielded instead of Tokens: a script of any
 	// parts (reasoning, text, tool calls and results, data). Delay, Step,
-	// Err and ErrAt apply to them as to tokens.
+	// Err and ErrAt apply to them as to tokens. A script with a chunk that
+	// sets FinishReason ends there, without the finish chunk below.
 	Chunks []chat.Chunk
 	// Delay is waited before each token; a cancelled context ends the wait
 	// at once.
@@ -127,6 +128,11 @@ func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 			<-ctx.Done()
 			yield(chat.Chunk{}, ctx.Err())
 			return
+		}
+		for _, c := range p.Chunks {
+			if c.FinishReason != "" {
+				return // the script finished the answer itself
+			}
 		}
 		finish := p.FinishReason
 		if finish == "" {

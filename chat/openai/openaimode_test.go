@@ -2,6 +2,7 @@ package openai_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	openaigo "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/ssechat/ssechat/chat"
@@ -85,4 +88,72 @@ func TestOpenAIModeReadByGoOpenAI(t *testing.T) {
 	if err == nil || text != "Hel" {
 		t.Fatalf("text %q err %v", text, err)
 	}
+}
+
+// TestOpenAIModeReadByOpenAIGo reads an answer with reasoning and two
+// parallel tool calls from an openai-mode handler with the official
+// openai-go client and its ChatCompletionAccumulator: the content, each
+// call's id, name and arguments exact, reasoning_content in the delta's
+// extra fields.
+func TestOpenAIModeReadByOpenAIGo(t *testing.T) {
+	script := []chat.Chunk{
+		{Reasoning: "想一想："}, {Reasoning: "two tools 🛠"},
+		{ToolCalls: []chat.ToolCall{{ID: "call_a", Name: "weather", ArgumentsDelta: `{"city":"北`}}},
+		{ToolCalls: []chat.ToolCall{{ID: "call_b", Name: "clock", ArgumentsDelta: `{}`}, {ID: "call_a", ArgumentsDelta: `京"}`}}},
+		{Text: "Checking."},
+		{FinishReason: "tool_calls", Usage: &chat.Usage{InputTokens: 3, OutputTokens: 9, TotalTokens: 12, ReasoningTokens: 4}},
+	}
+	srv := httptest.NewServer(chat.NewHandler(&chattest.Provider{Chunks: script}, chat.WithMode(chat.ModeOpenAI)))
+	defer srv.Close()
+	client := openaigo.NewClient(option.WithBaseURL(srv.URL+"/v1/"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
+	stream := client.Chat.Completions.NewStreaming(context.Background(), openaigo.ChatCompletionNewParams{
+		Model:         "m",
+		Messages:      []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("hi")},
+		StreamOptions: openaigo.ChatCompletionStreamOptionsParam{IncludeUsage: openaigo.Bool(true)},
+	})
+	acc := openaigo.ChatCompletionAccumulator{}
+	var reasoning strings.Builder
+	var finished []string
+	for stream.Next() {
+		chunk := stream.Current()
+		if !acc.AddChunk(chunk) {
+			t.Fatalf("the accumulator refused chunk %s", chunk.RawJSON())
+		}
+		for _, c := range chunk.Choices {
+			if f, ok := c.Delta.JSON.ExtraFields["reasoning_content"]; ok {
+				var s string
+				if err := json.Unmarshal([]byte(f.Raw()), &s); err != nil {
+					t.Fatal(err)
+				}
+				reasoning.WriteString(s)
+			}
+		}
+		if tc, ok := acc.JustFinishedToolCall(); ok {
+			finished = append(finished, tc.Name)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(acc.Choices) != 1 {
+		t.Fatalf("%d choices", len(acc.Choices))
+	}
+	msg := acc.Choices[0].Message
+	if reasoning.String() != "想一想：two tools 🛠" || msg.Content != "Checking." || acc.Choices[0].FinishReason != "tool_calls" {
+		t.Fatalf("reasoning %q content %q finish %q", reasoning.String(), msg.Content, acc.Choices[0].FinishReason)
+	}
+	want := [][3]string{{"call_a", "weather", `{"city":"北京"}`}, {"call_b", "clock", `{}`}}
+	if len(msg.ToolCalls) != len(want) {
+		t.Fatalf("tool calls %+v", msg.ToolCalls)
+	}
+	for i, w := range want {
+		c := msg.ToolCalls[i]
+		if c.ID != w[0] || c.Function.Name != w[1] || c.Function.Arguments != w[2] {
+			t.Fatalf("tool call %d: %s %s %s", i, c.ID, c.Function.Name, c.Function.Arguments)
+		}
+	}
+	if acc.Usage.CompletionTokensDetails.ReasoningTokens != 4 || acc.Usage.TotalTokens != 12 {
+		t.Fatalf("usage %+v", acc.Usage)
+	}
+	t.Logf("calls the accumulator saw finish: %v", finished)
 }

@@ -42,9 +42,13 @@ type formatSpec struct {
 	followsReconnect bool
 	// doneEvents is how many events a done record becomes.
 	doneEvents func(info *StreamInfo, r *Record) int
-	// hides, if set, reports the kinds of records that the mode does not
-	// show (their event numbers stay unused).
-	hides func(RecordKind) bool
+	// hides, if set, reports the records that the mode does not show
+	// (their event numbers stay unused).
+	hides func(*Record) bool
+	// whole formats answer with one JSON body, not an event stream: their
+	// finish or fail adds one event whose data is the body, and the format
+	// says its status (wholeStatus). A request cannot name them.
+	whole bool
 }
 
 var formats = map[Mode]formatSpec{}
@@ -55,14 +59,16 @@ func registerFormat(m Mode, s formatSpec) { formats[m] = s }
 // modes returns the registered modes, sorted.
 func modes() []Mode {
 	ms := make([]Mode, 0, len(formats))
-	for m := range formats {
-		ms = append(ms, m)
+	for m, spec := range formats {
+		if !spec.whole {
+			ms = append(ms, m)
+		}
 	}
 	slices.Sort(ms)
 	return ms
 }
 
-func (m Mode) valid() bool { _, ok := formats[m]; return ok }
+func (m Mode) valid() bool { spec, ok := formats[m]; return ok && !spec.whole }
 
 func (m Mode) followsReconnect() bool { return formats[m].followsReconnect }
 

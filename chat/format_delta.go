@@ -42,6 +42,8 @@ type TextData struct {
 type ToolCallStartData struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Server says the server runs the call itself: its tool_result follows.
+	Server bool `json:"server,omitempty"`
 }
 
 // ToolCallDeltaData is the data of the "tool_call_delta" event: the next
@@ -57,6 +59,7 @@ type ToolCallData struct {
 	ID        string `json:"id"`
 	Name      string `json:"name"`
 	Arguments string `json:"arguments"`
+	Server    bool   `json:"server,omitempty"`
 }
 
 // ToolResultData is the data of the "tool_result" event: the tool's output
@@ -141,13 +144,13 @@ func (f *named) part(e *encoder, r *Record) {
 func (f *named) other(e *encoder, r *Record) {
 	switch r.Kind {
 	case RecordToolStart:
-		f.callStart = ToolCallStartData{ID: r.ID, Name: r.Name}
+		f.callStart = ToolCallStartData{ID: r.ID, Name: r.Name, Server: r.Server}
 		e.add(EventToolCallStart, &f.callStart)
 	case RecordToolDelta:
 		f.callDelta = ToolCallDeltaData{ID: r.ID, ArgumentsDelta: r.Text}
 		e.add(EventToolCallDelta, &f.callDelta)
 	case RecordToolCall:
-		f.call = ToolCallData{ID: r.ID, Name: r.Name, Arguments: r.Text}
+		f.call = ToolCallData{ID: r.ID, Name: r.Name, Arguments: r.Text, Server: r.Server}
 		e.add(EventToolCall, &f.call)
 	case RecordToolResult:
 		f.result = ToolResultData{ID: r.ID, Name: r.Name, Output: r.Value, Error: r.Message}

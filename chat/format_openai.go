@@ -5,8 +5,9 @@ package chat
 // client libraries can consume the stream: the answer in delta.content,
 // reasoning in delta.reasoning_content (as DeepSeek, Qwen and vLLM send
 // it), tool calls in delta.tool_calls (index, id, type and function.name
-// on a call's first chunk, function.arguments pieces after it). Tool
-// results and data parts have no place in that format and are not sent.
+// on a call's first chunk, function.arguments pieces after it), for the
+// calls the client runs. The calls the server runs itself, tool results
+// and data parts have no place in that format and are not sent.
 const ModeOpenAI Mode = "openai"
 
 func init() {
@@ -17,7 +18,9 @@ func init() {
 				oa:   oaChunk{ID: "chatcmpl-" + info.ID, Object: "chat.completion.chunk", Created: info.Created, Model: info.Model},
 			}
 		},
-		hides: func(k RecordKind) bool { return k == RecordToolCall || k == RecordToolResult || k == RecordData },
+		hides: func(r *Record) bool {
+			return r.Server || r.Kind == RecordToolCall || r.Kind == RecordToolResult || r.Kind == RecordData
+		},
 		doneEvents: func(info *StreamInfo, r *Record) int {
 			n := 2 // the finish chunk and [DONE]
 			if info.IncludeUsage && r.Usage != nil {
@@ -106,6 +109,12 @@ func (f *openaiFormat) chunk(e *encoder, delta oaDelta, finish *string) {
 func (f *openaiFormat) start(e *encoder) { f.chunk(e, oaDelta{Role: "assistant"}, nil) }
 
 func (f *openaiFormat) part(e *encoder, r *Record) {
+	if r.Server {
+		// The server runs the call and gives the model its result: an
+		// OpenAI client must neither run it nor send it back.
+		e.none()
+		return
+	}
 	if r.Kind == RecordToolStart { // indices count every call, also skipped ones
 		if f.calls == nil {
 			f.calls = make(map[string]int)

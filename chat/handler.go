@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -118,6 +119,7 @@ type Handler struct {
 	mirror       *MemoryStore
 	maxReaders   int
 	requestTools bool
+	openaiAPI    bool // WithOpenAIAPI
 	readersMu    sync.Mutex
 	readers      map[string]int // connections following each stream
 }
@@ -170,7 +172,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			e = asError(r.Context(), err)
 		}
-		_ = WriteError(w, e)
+		_ = h.writeError(w, e)
 		return
 	}
 	if req.Op == OpResume {
@@ -207,7 +209,22 @@ func (h *Handler) validate(req *Request) error {
 	if !h.requestTools && (len(req.Tools) > 0 || len(req.ToolChoice) > 0 || req.ParallelToolCalls != nil) {
 		return invalid("tools: this server does not take tools from requests")
 	}
+	if ip, ok := h.provider.(ImageProvider); !ok || !ip.TakesImages() {
+		for i := range req.Messages {
+			if req.Messages[i].HasImages() {
+				return invalid(fmt.Sprintf("messages[%d].content: this server's model does not take images", i))
+			}
+		}
+	}
 	return nil
+}
+
+// ImageProvider is a [Provider] that says whether it passes image parts
+// of messages to its model. The handler refuses (422) a request with
+// images for a provider that does not implement it, or says false.
+type ImageProvider interface {
+	Provider
+	TakesImages() bool
 }
 
 // decode reads and validates the request. Every error is an *Error.
@@ -267,6 +284,9 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, Mode
 	req.Op = OpStart
 	if err := h.validate(req); err != nil {
 		return nil, "", false, err
+	}
+	if h.openaiAPI && (req.Stream == nil || !*req.Stream) {
+		mode = modeCompletion // OpenAI answers such a request with one object
 	}
 	return req, mode, ascii, nil
 }
@@ -363,7 +383,7 @@ func WriteError(w http.ResponseWriter, e *Error) error {
 // connection follows it.
 func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mode Mode, ascii bool) {
 	if h.producers.isClosing() {
-		_ = WriteError(w, NewError(CodeUnavailable, shutdownMessage))
+		_ = h.writeError(w, NewError(CodeUnavailable, shutdownMessage))
 		return
 	}
 	started := time.Now()
@@ -372,12 +392,12 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
 	}
 	if err := h.store.Create(r.Context(), info); err != nil {
-		_ = WriteError(w, storeError(err))
+		_ = h.writeError(w, storeError(err))
 		return
 	}
 	p, err := h.newProducer(r, req, info, started)
 	if err != nil {
-		_ = WriteError(w, storeError(err))
+		_ = h.writeError(w, storeError(err))
 		return
 	}
 	if !h.producers.add(p) { // Shutdown began since the check above
@@ -387,7 +407,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 		// End the log (in the mirror too) so that nothing waits for it.
 		_ = p.append(ctx, []Record{{Kind: RecordError, Code: CodeUnavailable, Message: shutdownMessage}})
 		cancel()
-		_ = WriteError(w, NewError(CodeUnavailable, shutdownMessage))
+		_ = h.writeError(w, NewError(CodeUnavailable, shutdownMessage))
 		return
 	}
 	readCtx := r.Context()
@@ -449,11 +469,11 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request, req *Request, a
 	_, after, _ := parseEventID(req.LastEventID) // checked in decode
 	info, err := h.store.Info(r.Context(), req.StreamID)
 	if err != nil {
-		_ = WriteError(w, storeError(err))
+		_ = h.writeError(w, storeError(err))
 		return
 	}
 	if info.Owner != req.Owner {
-		_ = WriteError(w, NewError(CodePermissionDenied, "this stream belongs to someone else"))
+		_ = h.writeError(w, NewError(CodePermissionDenied, "this stream belongs to someone else"))
 		return
 	}
 	h.follow(w, r, info, after, ascii, r.Context(), nil)

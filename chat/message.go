@@ -1,9 +1,13 @@
 package chat
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
+	"slices"
+	"strings"
 )
 
 // Role is the author of a [Message].
@@ -11,15 +15,150 @@ type Role string
 
 // The roles a request may carry.
 const (
-	RoleSystem    Role = "system"
+	RoleSystem Role = "system"
+	// RoleDeveloper is OpenAI's newer name for system instructions;
+	// providers send it as system to vendors that do not know it.
+	RoleDeveloper Role = "developer"
 	RoleUser      Role = "user"
 	RoleAssistant Role = "assistant"
+	// RoleTool is a tool's result, for the assistant's call ToolCallID.
+	RoleTool Role = "tool"
 )
 
-// Message is one turn of a conversation.
+// Message is one turn of a conversation. In JSON, content is a string or,
+// as OpenAI allows, an array of parts ({"type":"text","text":...} and
+// {"type":"image_url","image_url":{"url":...}}); an assistant message may
+// carry tool_calls (OpenAI's shape) and no content, and a tool message
+// names its call with tool_call_id.
 type Message struct {
-	Role    Role   `json:"role"`
+	Role Role `json:"role"`
+	// Content is the text: the string, or the text parts joined.
 	Content string `json:"content"`
+	// Parts is the content when it came as an array of parts; nil for a
+	// string.
+	Parts []ContentPart `json:"-"`
+	// ToolCalls are an assistant message's calls (whole: ID, Name,
+	// Arguments).
+	ToolCalls []ToolCall `json:"-"`
+	// ToolCallID is the call a tool message answers.
+	ToolCallID string `json:"tool_call_id,omitempty"`
+	// Name is OpenAI's optional participant name.
+	Name string `json:"name,omitempty"`
+}
+
+// ContentPart is one part of a message's content.
+type ContentPart struct {
+	// Type is "text" or "image_url".
+	Type string `json:"type"`
+	Text string `json:"text,omitempty"`
+	// ImageURL is an image part's URL (https: or data:) and detail.
+	ImageURL *ImageURL `json:"image_url,omitempty"`
+}
+
+// ImageURL is OpenAI's image_url part.
+type ImageURL struct {
+	URL    string `json:"url"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// HasImages reports whether m has an image part.
+func (m *Message) HasImages() bool {
+	for _, p := range m.Parts {
+		if p.Type == "image_url" {
+			return true
+		}
+	}
+	return false
+}
+
+// openaiToolCall is a tool call in an assistant message, OpenAI's shape.
+type openaiToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// UnmarshalJSON reads a message in OpenAI's shapes.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Role       Role             `json:"role"`
+		Content    json.RawMessage  `json:"content"`
+		ToolCalls  []openaiToolCall `json:"tool_calls"`
+		ToolCallID string           `json:"tool_call_id"`
+		Name       string           `json:"name"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*m = Message{Role: raw.Role, ToolCallID: raw.ToolCallID, Name: raw.Name}
+	switch c := bytes.TrimSpace(raw.Content); {
+	case len(c) == 0 || string(c) == "null":
+	case c[0] == '"':
+		if err := json.Unmarshal(c, &m.Content); err != nil {
+			return err
+		}
+	case c[0] == '[':
+		if err := json.Unmarshal(c, &m.Parts); err != nil {
+			return &json.UnmarshalTypeError{Value: "content parts", Field: "content", Type: reflect.TypeFor[[]ContentPart]()}
+		}
+		var text strings.Builder
+		for _, p := range m.Parts {
+			if p.Type == "text" {
+				text.WriteString(p.Text)
+			}
+		}
+		m.Content = text.String()
+	default:
+		return &json.UnmarshalTypeError{Value: "content", Field: "content", Type: reflect.TypeFor[string]()}
+	}
+	for _, c := range raw.ToolCalls {
+		m.ToolCalls = append(m.ToolCalls, ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments})
+	}
+	return nil
+}
+
+// MarshalJSON writes a message in OpenAI's shapes.
+func (m Message) MarshalJSON() ([]byte, error) {
+	out := struct {
+		Role       Role             `json:"role"`
+		Content    any              `json:"content"`
+		ToolCalls  []openaiToolCall `json:"tool_calls,omitempty"`
+		ToolCallID string           `json:"tool_call_id,omitempty"`
+		Name       string           `json:"name,omitempty"`
+	}{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Name: m.Name}
+	if m.Parts != nil {
+		out.Content = m.Parts
+	}
+	for _, c := range m.ToolCalls {
+		var t openaiToolCall
+		t.ID, t.Type, t.Function.Name, t.Function.Arguments = c.ID, "function", c.Name, c.Arguments
+		out.ToolCalls = append(out.ToolCalls, t)
+	}
+	return json.Marshal(out)
+}
+
+// Stop is OpenAI's stop: a string or an array of strings.
+type Stop []string
+
+// UnmarshalJSON reads a string or an array of strings.
+func (s *Stop) UnmarshalJSON(b []byte) error {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '"' {
+		var one string
+		if err := json.Unmarshal(t, &one); err != nil {
+			return err
+		}
+		*s = Stop{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*s = many
+	return nil
 }
 
 // Request is a chat completion request, decoded from the JSON body. Its
@@ -31,11 +170,35 @@ type Request struct {
 	Temperature      *float64  `json:"temperature,omitempty"`
 	TopP             *float64  `json:"top_p,omitempty"`
 	MaxTokens        int       `json:"max_tokens,omitempty"`
-	Stop             []string  `json:"stop,omitempty"`
+	Stop             Stop      `json:"stop,omitempty"`
 	PresencePenalty  *float64  `json:"presence_penalty,omitempty"`
 	FrequencyPenalty *float64  `json:"frequency_penalty,omitempty"`
 	Seed             *int64    `json:"seed,omitempty"`
 	User             string    `json:"user,omitempty"`
+	// MaxCompletionTokens is OpenAI's newer bound on the answer (reasoning
+	// included); providers send it as it is.
+	MaxCompletionTokens int `json:"max_completion_tokens,omitempty"`
+	// ReasoningEffort is OpenAI's reasoning_effort (low, medium, high, ...).
+	ReasoningEffort string `json:"reasoning_effort,omitempty"`
+	// LogitBias is OpenAI's logit_bias.
+	LogitBias map[string]int `json:"logit_bias,omitempty"`
+	// Stream is OpenAI's stream. The chat handler always streams; a
+	// handler with [WithOpenAIAPI] answers a request without "stream":
+	// true with one chat.completion object, as OpenAI does.
+	Stream *bool `json:"stream,omitempty"`
+
+	// Fields of OpenAI's API that change the answer and that ssechat
+	// cannot give: a request that sets them is refused (422), never
+	// answered as if they were absent.
+	N           *int            `json:"n,omitempty"`
+	LogProbs    bool            `json:"logprobs,omitempty"`
+	TopLogProbs *int            `json:"top_logprobs,omitempty"`
+	Modalities  []string        `json:"modalities,omitempty"`
+	Audio       json.RawMessage `json:"audio,omitempty"`
+	Prediction  json.RawMessage `json:"prediction,omitempty"`
+	Functions   json.RawMessage `json:"functions,omitempty"`
+	// FunctionCall is the deprecated function_call.
+	FunctionCall json.RawMessage `json:"function_call,omitempty"`
 
 	// Tools, ToolChoice and ParallelToolCalls are OpenAI's: tools the
 	// client declares (it runs them itself: the answer ends with finish
@@ -142,9 +305,32 @@ func (r *Request) Validate() error {
 	}
 	for i, m := range r.Messages {
 		switch m.Role {
-		case RoleSystem, RoleUser, RoleAssistant:
+		case RoleSystem, RoleDeveloper, RoleUser:
+			if len(m.ToolCalls) > 0 || m.ToolCallID != "" {
+				return invalid(fmt.Sprintf("messages[%d]: only assistant messages carry tool_calls, only tool messages tool_call_id", i))
+			}
+		case RoleAssistant:
+			for j, c := range m.ToolCalls {
+				if c.ID == "" || c.Name == "" {
+					return invalid(fmt.Sprintf("messages[%d].tool_calls[%d]: id and function.name are required", i, j))
+				}
+			}
+		case RoleTool:
+			if m.ToolCallID == "" {
+				return invalid(fmt.Sprintf("messages[%d].tool_call_id: required for a tool message", i))
+			}
 		default:
-			return invalid(fmt.Sprintf("messages[%d].role: unknown role %q (want system, user or assistant)", i, m.Role))
+			return invalid(fmt.Sprintf("messages[%d].role: unknown role %q (want system, developer, user, assistant or tool)", i, m.Role))
+		}
+		for j, p := range m.Parts {
+			switch {
+			case p.Type == "text":
+			case p.Type == "image_url" && m.Role == RoleUser && p.ImageURL != nil && p.ImageURL.URL != "":
+			case p.Type == "image_url":
+				return invalid(fmt.Sprintf("messages[%d].content[%d]: an image part needs image_url.url, in a user message", i, j))
+			default:
+				return invalid(fmt.Sprintf("messages[%d].content[%d].type: %q is not supported (want text or image_url)", i, j, p.Type))
+			}
 		}
 	}
 	if len(r.Model) > maxModelLen {
@@ -164,6 +350,27 @@ func (r *Request) Validate() error {
 	}
 	if r.MaxTokens < 0 {
 		return invalid("max_tokens: must not be negative")
+	}
+	if r.MaxCompletionTokens < 0 {
+		return invalid("max_completion_tokens: must not be negative")
+	}
+	if len(r.ReasoningEffort) > 32 {
+		return invalid("reasoning_effort: too long")
+	}
+	if len(r.LogitBias) > 1024 {
+		return invalid("logit_bias: at most 1024 entries")
+	}
+	switch {
+	case r.N != nil && *r.N != 1:
+		return invalid("n: only 1 is supported (ask again for another answer)")
+	case r.LogProbs || r.TopLogProbs != nil:
+		return invalid("logprobs: not supported")
+	case len(r.Audio) > 0 || slices.Contains(r.Modalities, "audio"):
+		return invalid("audio: not supported (text only)")
+	case len(r.Prediction) > 0:
+		return invalid("prediction: not supported")
+	case len(r.Functions) > 0 || len(r.FunctionCall) > 0:
+		return invalid("functions: not supported, use tools")
 	}
 	if len(r.Tools) > maxTools {
 		return invalid(fmt.Sprintf("tools: at most %d", maxTools))

@@ -26,6 +26,12 @@ type ToolCall struct {
 	// Arguments, when set, are the call's whole arguments: the call is
 	// complete, and its pieces end.
 	Arguments string `json:"arguments,omitempty"`
+	// Server, on the call's first piece, says that the provider runs the
+	// call itself and streams its result (a tool of WithTools): clients
+	// show it, and OpenAI-shaped answers (openai mode, the non-streaming
+	// completion) leave it out, since the client must neither run it nor
+	// send it back.
+	Server bool `json:"server,omitempty"`
 }
 
 // ToolResult is the outcome of a tool call, in a [Chunk]: Output, a JSON
@@ -64,6 +70,7 @@ type callState struct {
 	name     string
 	args     []byte
 	complete bool
+	server   bool
 }
 
 // parts turns the parts of chunks into records, checking them: the
@@ -93,11 +100,11 @@ func (ps *parts) toolCall(c *ToolCall, rec func(RecordKind) Record) ([]Record, e
 		if c.Name == "" {
 			return nil, fmt.Errorf("chat: tool call %q starts without a name", c.ID)
 		}
-		st = &callState{name: c.Name}
+		st = &callState{name: c.Name, server: c.Server}
 		ps.calls[c.ID] = st
 		ps.order = append(ps.order, c.ID)
 		r := rec(RecordToolStart)
-		r.ID, r.Name = c.ID, c.Name
+		r.ID, r.Name, r.Server = c.ID, c.Name, c.Server
 		out = append(out, r)
 	case st.complete:
 		return nil, fmt.Errorf("chat: tool call %q goes on after it was complete", c.ID)
@@ -107,7 +114,7 @@ func (ps *parts) toolCall(c *ToolCall, rec func(RecordKind) Record) ([]Record, e
 	if c.ArgumentsDelta != "" && c.Arguments == "" {
 		st.args = append(st.args, c.ArgumentsDelta...)
 		r := rec(RecordToolDelta)
-		r.ID, r.Text = c.ID, c.ArgumentsDelta
+		r.ID, r.Text, r.Server = c.ID, c.ArgumentsDelta, st.server
 		out = append(out, r)
 	}
 	if c.Arguments != "" {
@@ -122,7 +129,7 @@ func (ps *parts) complete(id, args string, rec func(RecordKind) Record) Record {
 	st.complete = true
 	st.args = nil
 	r := rec(RecordToolCall)
-	r.ID, r.Name, r.Text = id, st.name, args
+	r.ID, r.Name, r.Text, r.Server = id, st.name, args, st.server
 	return r
 }
 
@@ -158,6 +165,9 @@ func (ps *parts) toolResult(t *ToolResult, rec func(RecordKind) Record) ([]Recor
 	}
 	r := rec(RecordToolResult)
 	r.ID, r.Name, r.Value, r.Message = t.ID, name, t.Output, t.Error
+	if st := ps.calls[t.ID]; st != nil {
+		r.Server = st.server
+	}
 	if len(r.Value) == 0 && r.Message == "" {
 		r.Value = json.RawMessage("null")
 	}
@@ -235,7 +245,7 @@ func (p *producer) note(recs []Record) {
 		r := &recs[i]
 		switch r.Kind {
 		case RecordToolCall:
-			res.ToolCalls = append(res.ToolCalls, ToolCall{ID: r.ID, Name: r.Name, Arguments: r.Text})
+			res.ToolCalls = append(res.ToolCalls, ToolCall{ID: r.ID, Name: r.Name, Arguments: r.Text, Server: r.Server})
 		case RecordToolResult:
 			res.ToolResults = append(res.ToolResults, ToolResult{ID: r.ID, Name: r.Name, Output: r.Value, Error: r.Message})
 		case RecordData:

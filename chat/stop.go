@@ -26,7 +26,7 @@ type stopBody struct {
 func (h *Handler) StopHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h.serveStop(w, r); err != nil {
-			_ = WriteError(w, asError(r.Context(), err))
+			_ = h.writeError(w, asError(r.Context(), err))
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -53,6 +53,7 @@ type Record struct {
 	Name         string          `json:"n,omitempty"`
 	Value        json.RawMessage `json:"v,omitempty"`
 	Transient    bool            `json:"x,omitempty"`
+	Server       bool            `json:"s,omitempty"` // a tool record of a call the server runs (ToolCall.Server)
 	FinishReason string          `json:"f,omitempty"`
 	Usage        *Usage          `json:"u,omitempty"`
 	Code         Code            `json:"c,omitempty"`

@@ -122,7 +122,7 @@ func (p *producer) count(recs []Record) {
 		switch r := &recs[i]; {
 		case r.Kind == RecordDone:
 			p.events += spec.doneEvents(p.info, r)
-		case spec.hides == nil || !spec.hides(r.Kind):
+		case spec.hides == nil || !spec.hides(r):
 			p.events++
 		}
 	}
@@ -358,13 +358,16 @@ const (
 // the write simply fails).
 func (h *Handler) follow(w http.ResponseWriter, r *http.Request, info *StreamInfo, after int64, ascii bool, readCtx context.Context, p *producer) followEnd {
 	if !h.addReader(info.ID) {
-		_ = WriteError(w, NewError(CodeTooManyReaders, ""))
+		_ = h.writeError(w, NewError(CodeTooManyReaders, ""))
 		return followFailed
 	}
 	defer h.removeReader(info.ID)
 	// Middleware (package middleware) may start the response before the
 	// first event, to send keep-alives; after Claim, failures are events.
 	st := starterFor(w, r.Context())
+	if formats[info.Mode].whole {
+		st = nil // one JSON body: no keep-alive may start an event stream
+	}
 	if st != nil {
 		st.Pend()
 	}
@@ -430,6 +433,7 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 	if h.rotates(info.Mode) {
 		rotateAt = time.Now().Add(h.maxResponse)
 	}
+	whole := formats[info.Mode].whole
 	// open starts the response when the first events are ready: headers and
 	// events leave in one write.
 	open := func() error {
@@ -443,7 +447,7 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 	// fail ends the response because the store failed.
 	fail := func(e *Error) followEnd {
 		if sw == nil && (st == nil || !st.Claim()) {
-			_ = WriteError(w, e)
+			_ = h.writeError(w, e)
 			return followFailed
 		}
 		if sw == nil && open() != nil {
@@ -522,7 +526,7 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 			pos = rec.Seq
 			if rec.Kind == RecordError && rec.Seq == 0 && after < 0 && sw == nil && (st == nil || !st.Claim()) {
 				// The provider failed before its first chunk: a status.
-				_ = WriteError(w, &Error{Code: rec.Code, Message: rec.Message})
+				_ = h.writeError(w, &Error{Code: rec.Code, Message: rec.Message})
 				return followTerminal
 			}
 			enc.addRecord(rec)
@@ -530,6 +534,18 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		}
 		if behind && !terminal && !enc.full() {
 			continue
+		}
+		if whole {
+			if !terminal {
+				continue // the body is made at the end
+			}
+			ws, _ := enc.f.(interface{ wholeStatus() int })
+			if len(enc.events) == 1 && ws != nil {
+				_ = writeJSON(w, ws.wholeStatus(), enc.arena)
+			} else {
+				w.WriteHeader(http.StatusNoContent) // a resume after the end
+			}
+			return followTerminal
 		}
 		if enc.pending() {
 			if sw == nil {

@@ -184,7 +184,7 @@ func (s *Stream) interpret() error {
 					err = errors.New("a second start of the call")
 					break
 				}
-				b := &building{call: chat.ToolCall{ID: d.ID, Name: d.Name}}
+				b := &building{call: chat.ToolCall{ID: d.ID, Name: d.Name, Server: d.Server}}
 				byID[d.ID] = b
 				calls = append(calls, b)
 			}
@@ -218,7 +218,7 @@ func (s *Stream) interpret() error {
 					err = fmt.Errorf("the complete call differs from its pieces (%q %q)", b.call.Name, b.args.String())
 				}
 				b.complete = true
-				b.call.Name, b.call.Arguments = d.Name, d.Arguments
+				b.call.Name, b.call.Arguments, b.call.Server = d.Name, d.Arguments, d.Server
 			}
 		case chat.EventToolResult:
 			var d chat.ToolResultData

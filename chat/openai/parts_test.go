@@ -185,6 +185,10 @@ func TestToolLoop(t *testing.T) {
 	t.Cleanup(func() { otel.SetTracerProvider(prev) })
 
 	srv, fake, results := relay(t, []openai.Option{openai.WithTools(weatherTool(nil), clockTool(nil))})
+	serverCalls := []chat.ToolCall{
+		{ID: "call_weather", Name: "weather", Arguments: `{"city":"北京"}`, Server: true},
+		{ID: "call_clock", Name: "clock", Arguments: `{"tz":"Asia/Shanghai"}`, Server: true},
+	}
 	for _, mode := range []chat.Mode{chat.ModeDelta, chat.ModeSnapshot} {
 		s, err := chattest.Post(srv.Client(), srv.URL+"?mode="+string(mode), chattest.UserMessage(fakeopenai.ScriptTools))
 		if err != nil {
@@ -195,7 +199,7 @@ func TestToolLoop(t *testing.T) {
 			{ID: "call_clock", Name: "clock", Error: "the clock is broken"},
 		}
 		const answer = `Results: {"city":"北京","temp":21}; {"error":"the clock is broken"}`
-		if !reflect.DeepEqual(s.ToolCalls, wantCalls) || !reflect.DeepEqual(s.ToolResults, wantResults) || s.Text != answer ||
+		if !reflect.DeepEqual(s.ToolCalls, serverCalls) || !reflect.DeepEqual(s.ToolResults, wantResults) || s.Text != answer ||
 			s.Done == nil || s.Done.FinishReason != "stop" {
 			t.Fatalf("%s: calls %+v results %+v text %q done %+v error %+v", mode, s.ToolCalls, s.ToolResults, s.Text, s.Done, s.Error)
 		}
@@ -217,8 +221,18 @@ func TestToolLoop(t *testing.T) {
 			t.Fatalf("%s: result %+v usage %+v", mode, r, r.Usage)
 		}
 	}
+	// In openai mode the server's own calls are not shown: an OpenAI client
+	// would run them, or send them back without results.
+	s, err := chattest.Post(srv.Client(), srv.URL+"?mode=openai", chattest.UserMessage(fakeopenai.ScriptTools))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-results
+	if len(s.ToolCalls) != 0 || s.Text != `Results: {"city":"北京","temp":21}; {"error":"the clock is broken"}` || s.Done == nil || s.Done.FinishReason != "stop" {
+		t.Fatalf("openai mode: calls %+v text %q done %+v", s.ToolCalls, s.Text, s.Done)
+	}
 	// Each answer took two requests; the second carried the calls and results.
-	reqs := fake.Requests()
+	reqs := fake.Requests()[:4]
 	if len(reqs) != 4 {
 		t.Fatalf("%d upstream requests", len(reqs))
 	}
@@ -242,7 +256,7 @@ func TestToolLoop(t *testing.T) {
 			execs = append(execs, sp.Name()+"/"+sp.Status().Code.String())
 		}
 	}
-	if len(execs) != 4 || !strings.Contains(strings.Join(execs, " "), "execute_tool clock/Error") {
+	if len(execs) != 6 || !strings.Contains(strings.Join(execs, " "), "execute_tool clock/Error") {
 		t.Fatalf("execute_tool spans: %v", execs)
 	}
 }

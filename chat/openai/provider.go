@@ -44,6 +44,7 @@ type Provider struct {
 	tools         map[string]*chat.Tool
 	toolOrder     []string
 	maxSteps      int
+	developer     bool
 }
 
 var _ chat.Provider = (*Provider)(nil)
@@ -130,18 +131,25 @@ func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 			}
 			usage = addUsage(usage, st.usage)
 			calls := st.calls.complete()
-			if st.finish != "tool_calls" || len(calls) == 0 || !p.runsAll(calls) {
+			server := p.serverCalls(calls)
+			if st.finish != "tool_calls" || len(server) == 0 {
 				yield(chat.Chunk{FinishReason: st.finish, Usage: usage}, nil)
 				return
 			}
-			// The model waits for the results: run the tools, stream the
-			// results, and give them back.
-			results, ok := p.runTools(ctx, calls)
+			// The model waits for the results: run the server's tools,
+			// stream the results, and give them back.
+			results, ok := p.runTools(ctx, server)
 			if !ok {
 				yield(chat.Chunk{}, ctx.Err())
 				return
 			}
 			if !yield(chat.Chunk{ToolResults: results}, nil) {
+				return
+			}
+			if len(server) < len(calls) {
+				// Calls to the client's own tools as well: the answer ends
+				// for the client to run them (the model needs every result).
+				yield(chat.Chunk{FinishReason: "tool_calls", Usage: usage}, nil)
 				return
 			}
 			if step >= p.maxSteps {
@@ -171,7 +179,7 @@ type stepResult struct {
 // runStep streams one chat completion, yielding its parts (not its finish
 // reason and usage, which Stream yields once the loop ends).
 func runStep(p *Provider, ctx context.Context, creq goopenai.ChatCompletionRequest, used map[string]bool, yield func(chat.Chunk, error) bool) (st stepResult) {
-	st.calls = &calls{used: used}
+	st.calls = &calls{used: used, server: func(name string) bool { return p.tools[name] != nil }}
 	fail := func(err error) stepResult {
 		st.err = err
 		yield(chat.Chunk{}, err)
@@ -300,11 +308,51 @@ func (p *Provider) request(req *chat.Request) (goopenai.ChatCompletionRequest, e
 		}
 		r.ResponseFormat = &rf
 	}
+	r.MaxCompletionTokens = req.MaxCompletionTokens
+	r.ReasoningEffort = req.ReasoningEffort
+	r.LogitBias = req.LogitBias
 	r.Messages = make([]goopenai.ChatCompletionMessage, len(req.Messages))
 	for i, m := range req.Messages {
-		r.Messages[i] = goopenai.ChatCompletionMessage{Role: string(m.Role), Content: m.Content}
+		r.Messages[i] = p.message(&m)
 	}
 	return r, nil
+}
+
+// message converts one message. A developer message goes as system unless
+// the provider was told the vendor takes it (WithDeveloperRole).
+func (p *Provider) message(m *chat.Message) goopenai.ChatCompletionMessage {
+	out := goopenai.ChatCompletionMessage{Role: string(m.Role), Content: m.Content, ToolCallID: m.ToolCallID, Name: m.Name}
+	if m.Role == chat.RoleDeveloper && !p.developer {
+		out.Role = goopenai.ChatMessageRoleSystem
+	}
+	if m.HasImages() {
+		out.Content = ""
+		for _, part := range m.Parts {
+			switch part.Type {
+			case "text":
+				out.MultiContent = append(out.MultiContent, goopenai.ChatMessagePart{Type: goopenai.ChatMessagePartTypeText, Text: part.Text})
+			case "image_url":
+				out.MultiContent = append(out.MultiContent, goopenai.ChatMessagePart{Type: goopenai.ChatMessagePartTypeImageURL,
+					ImageURL: &goopenai.ChatMessageImageURL{URL: part.ImageURL.URL, Detail: goopenai.ImageURLDetail(part.ImageURL.Detail)}})
+			}
+		}
+	}
+	for _, c := range m.ToolCalls {
+		out.ToolCalls = append(out.ToolCalls, goopenai.ToolCall{ID: c.ID, Type: goopenai.ToolTypeFunction,
+			Function: goopenai.FunctionCall{Name: c.Name, Arguments: c.Arguments}})
+	}
+	return out
+}
+
+// TakesImages reports that the provider passes image parts on: whether
+// the model reads them is the vendor's.
+func (p *Provider) TakesImages() bool { return true }
+
+// WithDeveloperRole sends developer messages with the developer role, for
+// OpenAI's own API; by default they go as system, which every
+// OpenAI-compatible vendor takes.
+func WithDeveloperRole() Option {
+	return optionFunc(func(p *Provider) { p.developer = true })
 }
 
 // float32Param converts an optional parameter. go-openai omits zero values,

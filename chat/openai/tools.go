@@ -68,6 +68,8 @@ type calls struct {
 	// vendor that numbers calls afresh each step (call_0 again) gets its
 	// repeated ids made unique, since one answer's calls need distinct ids.
 	used map[string]bool
+	// server reports whether the provider runs a tool of this name.
+	server func(name string) bool
 }
 
 type callState struct {
@@ -106,7 +108,7 @@ func (cs *calls) piece(tc goopenai.ToolCall) (chat.ToolCall, error) {
 		cs.byIndex[idx] = c
 		cs.list = append(cs.list, c)
 		c.args = append(c.args, tc.Function.Arguments...)
-		return chat.ToolCall{ID: c.id, Name: c.name, ArgumentsDelta: tc.Function.Arguments}, nil
+		return chat.ToolCall{ID: c.id, Name: c.name, ArgumentsDelta: tc.Function.Arguments, Server: cs.server(c.name)}, nil
 	}
 	c.args = append(c.args, tc.Function.Arguments...)
 	return chat.ToolCall{ID: c.id, ArgumentsDelta: tc.Function.Arguments}, nil
@@ -133,16 +135,15 @@ func (cs *calls) complete() []chat.ToolCall {
 	return out
 }
 
-// runsAll reports whether every call is to a registered tool: only then
-// does the provider run them (a call to a tool the client declared ends
-// the answer with tool_calls, for the client to run).
-func (p *Provider) runsAll(calls []chat.ToolCall) bool {
+// serverCalls returns the calls to registered tools.
+func (p *Provider) serverCalls(calls []chat.ToolCall) []chat.ToolCall {
+	var out []chat.ToolCall
 	for _, c := range calls {
-		if p.tools[c.Name] == nil {
-			return false
+		if p.tools[c.Name] != nil {
+			out = append(out, c)
 		}
 	}
-	return len(p.tools) > 0
+	return out
 }
 
 var tracer = otel.Tracer("github.com/ssechat/ssechat/chat/openai")

@@ -99,11 +99,15 @@ func touchSources(t *testing.T, dir string) {
 }
 
 // TestNodeClients runs examples/nodeclients' Node tests, which drive this
-// server with real third-party JavaScript clients (the openai npm package),
-// against the mock with reasoning and a tool call.
+// server's OpenAI API with real third-party JavaScript clients (the openai
+// npm package): against the mock with reasoning and its own tool call, and
+// against a fake OpenAI upstream whose model calls the client's tools.
 func TestNodeClients(t *testing.T) {
 	node := servertest.Tool(t, "node")
 	url, _, _ := start(t, []string{"-mock-delay", "0", "-mock-reasoning", "-mock-tools"}, nil)
+	up := httptest.NewServer(&fakeopenai.Server{})
+	t.Cleanup(up.Close)
+	relay, _, _ := start(t, nil, map[string]string{"OPENAI_API_KEY": "sk-example", "OPENAI_BASE_URL": up.URL + "/v1"})
 	dir := "../nodeclients"
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai")); err != nil {
 		if os.Getenv("CI") != "" {
@@ -116,7 +120,8 @@ func TestNodeClients(t *testing.T) {
 		t.Fatalf("no Node tests found: %v", err)
 	}
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
-	cmd.Env = append(os.Environ(), "SSECHAT_V1_URL="+strings.TrimSuffix(url, "/chat")+"/v1", "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "SSECHAT_V1_URL="+strings.TrimSuffix(url, "/chat")+"/v1",
+		"SSECHAT_V1_UPSTREAM_URL="+strings.TrimSuffix(relay, "/chat")+"/v1", "NO_COLOR=1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

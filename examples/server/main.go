@@ -1,6 +1,7 @@
 // Command server is a runnable ssechat server: POST /chat streams an answer
-// over Server-Sent Events, POST /v1/chat/completions streams it as OpenAI
-// does (for OpenAI's client libraries), and / serves a browser chat page.
+// over Server-Sent Events, /v1/chat/completions and /v1/models are OpenAI's
+// API (streaming or not, for OpenAI's client libraries), and / serves a
+// browser chat page.
 //
 //	go run ./examples/server                 # built-in mock model on 127.0.0.1:8080
 //	open http://127.0.0.1:8080/              # the chat page
@@ -220,7 +221,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 			if !slices.Contains(allowed, req.Model) {
 				return chat.NewError(chat.CodeInvalidRequest, "model: choose one of "+strings.Join(allowed, ", "))
 			}
-			if req.MaxTokens == 0 || req.MaxTokens > *maxTokens {
+			// Either bound is capped; with neither, max_tokens is set.
+			if req.MaxCompletionTokens > 0 {
+				req.MaxCompletionTokens = min(req.MaxCompletionTokens, *maxTokens)
+				req.MaxTokens = min(req.MaxTokens, *maxTokens)
+			} else if req.MaxTokens == 0 || req.MaxTokens > *maxTokens {
 				req.MaxTokens = *maxTokens
 			}
 			return nil
@@ -238,10 +243,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	chatHandler := chat.NewHandler(provider, options...)
 	mux.Handle("/chat", wrap(chatHandler))
 	mux.Handle("/chat/stop", middleware.Recover(log)(chatHandler.StopHandler()))
-	// OpenAI's client libraries, with their base URL set to .../v1, post to
-	// /v1/chat/completions and read the openai mode.
-	openaiHandler := chat.NewHandler(provider, append(options, chat.WithMode(chat.ModeOpenAI), chat.WithRequestModes())...)
-	mux.Handle("/v1/chat/completions", wrap(openaiHandler))
+	// OpenAI's API for its client libraries (base URL .../v1): chat
+	// completions, streaming or not, with the clients' own tools, and the
+	// models a request may choose.
+	openaiHandler := chat.MountOpenAI(wrapMux{mux, wrap}, "/v1", provider, allowed, append(options, chat.WithRequestTools(true))...)
 	mux.Handle("/", withSession(webHandler())) // the browser chat page, with a demo session
 
 	ln, err := net.Listen("tcp", *addr)
@@ -315,3 +320,11 @@ func newProvider(getenv func(string) string, mock echoModel) (p chat.Provider, m
 	// The model is offered the server's tool; the provider runs it.
 	return openai.New(cfg, openai.WithTools(lengthTool)), model, cfg.BaseURL
 }
+
+// wrapMux mounts handlers on a ServeMux through the middleware stack.
+type wrapMux struct {
+	mux  *http.ServeMux
+	wrap func(http.Handler) http.Handler
+}
+
+func (m wrapMux) Handle(pattern string, h http.Handler) { m.mux.Handle(pattern, m.wrap(h)) }

@@ -96,18 +96,23 @@ func (m echoModel) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 			first := true
 			if !stream(string(args), func(s string) chat.Chunk {
 				c := chat.ToolCall{ID: call.ID, ArgumentsDelta: s}
-				if first {
-					c.Name, first = call.Name, false
+				if first { // the mock runs the tool itself
+					c.Name, c.Server, first = call.Name, true, false
 				}
 				return chat.Chunk{ToolCalls: []chat.ToolCall{c}}
 			}) {
 				return
 			}
 			call.Arguments = string(args)
-			// While the tool runs, a status line for the client (transient:
-			// shown now, never logged).
-			if !yield(chat.Chunk{ToolCalls: []chat.ToolCall{{ID: call.ID, Arguments: call.Arguments}},
-				Data: []chat.Data{{Name: "status", Value: json.RawMessage(`"Counting the characters…"`), Transient: true}}}, nil) {
+			// The call is complete; while the tool runs, a status line for
+			// the client (transient: shown now, never logged).
+			if !wait() || !yield(chat.Chunk{ToolCalls: []chat.ToolCall{{ID: call.ID, Arguments: call.Arguments}}}, nil) {
+				return
+			}
+			if !wait() || !yield(chat.Chunk{Data: []chat.Data{{Name: "status", Value: json.RawMessage(`"Counting the characters…"`), Transient: true}}}, nil) {
+				return
+			}
+			if !wait() {
 				return
 			}
 			res, _ := chat.RunTool(ctx, &lengthTool, call)

@@ -16,6 +16,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/chat/chattest"
 	"github.com/ssechat/ssechat/chat/openai"
 	"github.com/ssechat/ssechat/internal/fakeopenai"
 )
@@ -316,5 +317,69 @@ func TestV1Models(t *testing.T) {
 	page, err := goClientV3(base, "k").Models.List(context.Background())
 	if err != nil || len(page.Data) != 2 || page.Data[1].ID != "fake-reasoner" {
 		t.Fatalf("openai-go: %+v %v", page, err)
+	}
+}
+
+// TestV1RequestShapes: OpenAI's request shapes reach the upstream as they
+// mean: content parts with an image (the provider takes images), the
+// developer role (as system), stop as a string, max_completion_tokens,
+// reasoning_effort; what cannot be honoured is refused, never dropped.
+func TestV1RequestShapes(t *testing.T) {
+	base, fake, results := v1(t)
+	post := func(body string) (int, string) {
+		resp, err := http.Post(base+"/chat/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	status, body := post(`{"model":"fake-model","messages":[
+		{"role":"developer","content":"Be brief."},
+		{"role":"user","content":[{"type":"text","text":"What is "},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo=","detail":"low"}},{"type":"text","text":"this?"}]}],
+		"stop":"END","max_completion_tokens":77,"reasoning_effort":"low"}`)
+	<-results
+	if status != 200 || !strings.Contains(body, `"object":"chat.completion"`) {
+		t.Fatalf("%d %s", status, body)
+	}
+	got := fake.Requests()[0].Body
+	msgs, _ := got["messages"].([]any)
+	dev, _ := msgs[0].(map[string]any)
+	user, _ := msgs[1].(map[string]any)
+	parts, _ := user["content"].([]any)
+	img, _ := parts[1].(map[string]any)
+	stop, _ := got["stop"].([]any)
+	if dev["role"] != "system" || len(parts) != 3 || img["type"] != "image_url" || len(stop) != 1 || stop[0] != "END" ||
+		got["max_completion_tokens"] != float64(77) || got["reasoning_effort"] != "low" {
+		t.Fatalf("upstream got %v", got)
+	}
+	for _, c := range []struct{ body, param string }{
+		{`{"messages":[{"role":"user","content":"hi"}],"n":3}`, "n"},
+		{`{"messages":[{"role":"user","content":"hi"}],"logprobs":true}`, "logprobs"},
+		{`{"messages":[{"role":"user","content":"hi"}],"modalities":["text","audio"],"audio":{"voice":"alloy"}}`, "audio"},
+		{`{"messages":[{"role":"user","content":"hi"}],"functions":[{"name":"f"}]}`, "functions"},
+		{`{"messages":[{"role":"tool","content":"42"}]}`, "messages[0].tool_call_id"},
+		{`{"messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}`, "messages[0].content[0].type"},
+	} {
+		status, body := post(c.body)
+		if status != 422 || !strings.Contains(body, `"param":"`+c.param+`"`) || !strings.Contains(body, `"type":"invalid_request_error"`) {
+			t.Errorf("%s: %d %s", c.body, status, body)
+		}
+	}
+}
+
+// TestImagesNeedAProviderThatTakesThem: a provider that does not say it
+// takes images gets no request with one: 422, before anything starts.
+func TestImagesNeedAProviderThatTakesThem(t *testing.T) {
+	p := &chattest.Provider{Tokens: []string{"x"}}
+	srv := httptest.NewServer(chat.NewHandler(p))
+	defer srv.Close()
+	s, err := chattest.Post(srv.Client(), srv.URL, `{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != 422 || !strings.Contains(s.Error.Message, "images") || p.Calls() != 0 {
+		t.Fatalf("%d %+v, %d calls", s.Status, s.Error, p.Calls())
 	}
 }

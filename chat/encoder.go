@@ -45,6 +45,8 @@ type formatSpec struct {
 	// hides, if set, reports the records that the mode does not show
 	// (their event numbers stay unused).
 	hides func(*Record) bool
+	// header holds response headers the mode's clients look for.
+	header map[string]string
 	// whole formats answer with one JSON body, not an event stream: their
 	// finish or fail adds one event whose data is the body, and the format
 	// says its status (wholeStatus). A request cannot name them.
@@ -240,6 +242,30 @@ func (e *encoder) push(name string) {
 	e.idBuf = strconv.AppendInt(e.idBuf[:len(e.streamID)+1], e.seq, 10)
 	e.events = append(e.events, sse.Event{ID: string(e.idBuf), Name: name})
 	e.seq++
+}
+
+// addUnnumbered adds an event with no id before the next numbered one, as
+// part of it: a format's marker (the AI SDK's text-start, say). It is
+// dropped with it when the client has it.
+func (e *encoder) addUnnumbered(v any) {
+	if e.seq <= e.skip {
+		return
+	}
+	e.json.Reset()
+	_ = e.je.Encode(v)
+	e.appendData(bytes.TrimSuffix(e.json.Bytes(), []byte{'\n'}))
+	e.ends = append(e.ends, len(e.arena))
+	e.events = append(e.events, sse.Event{})
+}
+
+// addRawUnnumbered is addUnnumbered with data as it is.
+func (e *encoder) addRawUnnumbered(data string) {
+	if e.seq <= e.skip {
+		return
+	}
+	e.arena = append(e.arena, data...)
+	e.ends = append(e.ends, len(e.arena))
+	e.events = append(e.events, sse.Event{})
 }
 
 // dataValue returns the value of a data record: its own, or a transient

@@ -59,7 +59,8 @@ type Result struct {
 	// whose cause may hold upstream details: do not show it to clients.
 	Err error
 	// Chunks counts chunks from the provider; Events counts the stream's
-	// events in its mode, terminal included (0 when the provider failed
+	// events with an id in its mode (not a mode's markers without one,
+	// such as the UI stream's text-start), terminal included (0 when the provider failed
 	// before its first chunk: that failure is answered with a status).
 	Chunks, Events int
 	Started        time.Time
@@ -410,6 +411,11 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 		_ = h.writeError(w, NewError(CodeUnavailable, shutdownMessage))
 		return
 	}
+	if idx, ok := h.store.(ChatIndex); ok && req.ID != "" {
+		// The chat's running stream, for ChatStreamHandler (best effort:
+		// the answer streams whether or not the note is made).
+		_ = idx.SetChatStream(r.Context(), req.ID, info.ID, chatNoteTTL)
+	}
 	readCtx := r.Context()
 	stopCancel := func() bool { return false }
 	if h.grace == 0 {
@@ -539,4 +545,68 @@ func report(res *Result) *streamctx.Report {
 		rep.Messages[i] = streamctx.Message{Role: string(m.Role), Content: m.Content}
 	}
 	return rep
+}
+
+// chatNoteTTL bounds how long a chat's note names its stream, should the
+// instance that runs it die before ending it.
+const chatNoteTTL = time.Hour
+
+// lateResume is how long after its end a chat's stream is still resumed by
+// ChatStreamHandler: for a client whose connection dropped just before the
+// end. After it, the chat has no active stream (204).
+const lateResume = 10 * time.Second
+
+// ChatStreamHandler returns the handler of the AI SDK's resume request: with
+// useChat's resume option, a page that loads a chat sends GET
+// {api}/{chatId}/stream. Mount it there, for instance at
+// "GET /api/chat/{id}/stream" (the chat id is r.PathValue("id"), or the path
+// segment before "/stream"). It answers 204 No Content when nothing runs in
+// the chat, and otherwise follows the chat's stream from its start (the SDK
+// rebuilds the message from it), in the stream's mode, on any instance
+// that shares the store; a stream that ended less than 10 s ago is still
+// replayed, so that a client cut just before the end loses nothing. It runs the prepare hook with req.Op [OpResume]
+// and refuses another owner's stream (403). The store must implement
+// [ChatIndex]; with one that does not, every chat answers 204.
+func (h *Handler) ChatStreamHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			_ = h.writeError(w, NewError(CodeMethodNotAllowed, "use GET"))
+			return
+		}
+		chatID := r.PathValue("id")
+		if chatID == "" {
+			p := strings.TrimSuffix(r.URL.Path, "/stream")
+			chatID = p[strings.LastIndexByte(p, '/')+1:]
+		}
+		if chatID == "" || len(chatID) > maxModelLen {
+			_ = h.writeError(w, NewError(CodeBadRequest, "chat id: missing or too long"))
+			return
+		}
+		idx, ok := h.store.(ChatIndex)
+		if !ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		id, err := idx.ChatStream(r.Context(), chatID)
+		if errors.Is(err, ErrStreamNotFound) {
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if err != nil {
+			_ = h.writeError(w, storeError(err))
+			return
+		}
+		req := &Request{Op: OpResume, StreamID: id, LastEventID: id}
+		if err := h.runPrepare(r, req); err != nil {
+			e, ok := err.(*Error)
+			if !ok {
+				e = asError(r.Context(), err)
+			}
+			_ = h.writeError(w, e)
+			return
+		}
+		h.resume(w, r, req, h.ascii)
+	})
 }

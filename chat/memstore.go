@@ -116,6 +116,7 @@ type MemoryStore struct {
 	streams  map[string]*memStream
 	total    int64
 	finished list.List // *memStream, oldest first
+	chats    map[string]chatNote
 }
 
 type memStream struct {
@@ -459,4 +460,55 @@ func (m *MemoryStore) WatchStop(ctx context.Context, id string, f func()) (func(
 		defer m.mu.Unlock()
 		delete(s.watchers, key)
 	}, nil
+}
+
+var _ ChatIndex = (*MemoryStore)(nil)
+
+type chatNote struct {
+	stream  string
+	expires time.Time
+}
+
+// SetChatStream implements [ChatIndex].
+func (m *MemoryStore) SetChatStream(ctx context.Context, chatID, streamID string, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.chats == nil {
+		m.chats = make(map[string]chatNote)
+	}
+	now := time.Now()
+	if len(m.chats) >= 1024 && len(m.chats)%1024 == 0 { // drop expired notes now and then
+		for k, n := range m.chats {
+			if now.After(n.expires) {
+				delete(m.chats, k)
+			}
+		}
+	}
+	m.chats[chatID] = chatNote{stream: streamID, expires: now.Add(ttl)}
+	return nil
+}
+
+// ChatStream implements [ChatIndex].
+func (m *MemoryStore) ChatStream(ctx context.Context, chatID string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.chats[chatID]
+	if !ok || time.Now().After(n.expires) || m.streams[n.stream] == nil {
+		return "", ErrStreamNotFound
+	}
+	return n.stream, nil
+}
+
+// EndChatStream implements [ChatIndex].
+func (m *MemoryStore) EndChatStream(ctx context.Context, chatID, streamID string, keep time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n, ok := m.chats[chatID]; ok && n.stream == streamID {
+		if keep <= 0 {
+			delete(m.chats, chatID)
+			return nil
+		}
+		m.chats[chatID] = chatNote{stream: streamID, expires: time.Now().Add(keep)}
+	}
+	return nil
 }

@@ -44,6 +44,10 @@ type Message struct {
 	ToolCallID string `json:"tool_call_id,omitempty"`
 	// Name is OpenAI's optional participant name.
 	Name string `json:"name,omitempty"`
+
+	// uiResults are the tool results of an AI SDK UI message's tool parts,
+	// made tool messages after it (see Request.expandUI).
+	uiResults []ToolResult
 }
 
 // ContentPart is one part of a message's content.
@@ -89,11 +93,16 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 		ToolCalls  []openaiToolCall `json:"tool_calls"`
 		ToolCallID string           `json:"tool_call_id"`
 		Name       string           `json:"name"`
+		Parts      []uiPart         `json:"parts"` // the AI SDK's UI messages
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
 	*m = Message{Role: raw.Role, ToolCallID: raw.ToolCallID, Name: raw.Name}
+	if len(raw.Content) == 0 && raw.Parts != nil {
+		m.fromUIParts(raw.Parts)
+		return nil
+	}
 	switch c := bytes.TrimSpace(raw.Content); {
 	case len(c) == 0 || string(c) == "null":
 	case c[0] == '"':
@@ -211,6 +220,13 @@ type Request struct {
 	// json_schema), passed to providers that support it.
 	ResponseFormat json.RawMessage `json:"response_format,omitempty"`
 
+	// ID, Trigger and MessageID are what the AI SDK's useChat sends: the
+	// chat's id (see [Handler.ChatStreamHandler]), submit-message or
+	// regenerate-message, and the message to regenerate.
+	ID        string `json:"id,omitempty"`
+	Trigger   string `json:"trigger,omitempty"`
+	MessageID string `json:"messageId,omitempty"`
+
 	// StreamOptions is read for OpenAI clients: in openai mode a usage chunk
 	// is sent only when IncludeUsage is set, as OpenAI does.
 	StreamOptions *StreamOptions `json:"stream_options,omitempty"`
@@ -303,6 +319,9 @@ func (r *Request) Validate() error {
 	if len(r.Messages) == 0 {
 		return invalid("messages: at least one message is required")
 	}
+	if len(r.ID) > maxModelLen || len(r.Trigger) > 64 || len(r.MessageID) > maxModelLen {
+		return invalid("id: too long")
+	}
 	for i, m := range r.Messages {
 		switch m.Role {
 		case RoleSystem, RoleDeveloper, RoleUser:
@@ -332,6 +351,9 @@ func (r *Request) Validate() error {
 				return invalid(fmt.Sprintf("messages[%d].content[%d].type: %q is not supported (want text or image_url)", i, j, p.Type))
 			}
 		}
+	}
+	if last := &r.Messages[len(r.Messages)-1]; last.Role == RoleUser && last.Content == "" && !last.HasImages() {
+		return invalid("messages: the last message has no text to answer")
 	}
 	if len(r.Model) > maxModelLen {
 		return invalid(fmt.Sprintf("model: longer than %d bytes", maxModelLen))
@@ -397,3 +419,106 @@ func inRange(name string, v *float64, lo, hi float64) error {
 }
 
 func invalid(msg string) *Error { return &Error{Code: CodeInvalidRequest, Message: msg} }
+
+// uiPart is a part of an AI SDK UI message, as useChat sends it: text,
+// reasoning, file, step-start, data-*, and tool parts ("tool-<name>" or
+// "dynamic-tool", with toolCallId, state, input, output or errorText).
+type uiPart struct {
+	Type       string          `json:"type"`
+	Text       string          `json:"text"`
+	ToolCallID string          `json:"toolCallId"`
+	ToolName   string          `json:"toolName"` // dynamic-tool
+	State      string          `json:"state"`
+	Input      json.RawMessage `json:"input"`
+	Output     json.RawMessage `json:"output"`
+	ErrorText  string          `json:"errorText"`
+	MediaType  string          `json:"mediaType"`
+	URL        string          `json:"url"`
+}
+
+// fromUIParts makes m from a UI message's parts: the text parts joined are
+// its content (reasoning is not sent back to the model), image files are
+// image parts, and tool parts with input are calls, whose outputs become
+// tool messages after m.
+func (m *Message) fromUIParts(parts []uiPart) {
+	var text strings.Builder
+	var images bool
+	for _, p := range parts {
+		switch {
+		case p.Type == "text":
+			text.WriteString(p.Text)
+			m.Parts = append(m.Parts, ContentPart{Type: "text", Text: p.Text})
+		case p.Type == "file" && strings.HasPrefix(p.MediaType, "image/") && p.URL != "":
+			images = true
+			m.Parts = append(m.Parts, ContentPart{Type: "image_url", ImageURL: &ImageURL{URL: p.URL}})
+		case (strings.HasPrefix(p.Type, "tool-") || p.Type == "dynamic-tool") && p.ToolCallID != "":
+			name := strings.TrimPrefix(p.Type, "tool-")
+			if p.Type == "dynamic-tool" {
+				name = p.ToolName
+			}
+			if p.State == "input-streaming" {
+				continue // never complete: nothing to give back
+			}
+			args := "{}"
+			if len(p.Input) > 0 && string(p.Input) != "null" {
+				args = string(p.Input)
+			}
+			m.ToolCalls = append(m.ToolCalls, ToolCall{ID: p.ToolCallID, Name: name, Arguments: args})
+			switch p.State {
+			case "output-available":
+				m.uiResults = append(m.uiResults, ToolResult{ID: p.ToolCallID, Name: name, Output: p.Output})
+			case "output-error", "output-denied":
+				e := p.ErrorText
+				if e == "" {
+					e = "the tool was not run"
+				}
+				m.uiResults = append(m.uiResults, ToolResult{ID: p.ToolCallID, Name: name, Error: e})
+			}
+		}
+	}
+	m.Content = text.String()
+	if !images {
+		m.Parts = nil // plain text: Content says it all
+	}
+}
+
+// expandUI puts the tool results of UI messages after them as tool
+// messages, as OpenAI-compatible models expect.
+func (r *Request) expandUI() {
+	n := 0
+	for i := range r.Messages {
+		n += len(r.Messages[i].uiResults)
+	}
+	if n == 0 {
+		return
+	}
+	out := make([]Message, 0, len(r.Messages)+n)
+	for _, m := range r.Messages {
+		results := m.uiResults
+		m.uiResults = nil
+		out = append(out, m)
+		for _, res := range results {
+			content := string(res.Output)
+			if res.Error != "" {
+				b, _ := json.Marshal(map[string]string{"error": res.Error})
+				content = string(b)
+			}
+			if content == "" {
+				content = "null"
+			}
+			out = append(out, Message{Role: RoleTool, ToolCallID: res.ID, Name: res.Name, Content: content})
+		}
+	}
+	r.Messages = out
+}
+
+// UnmarshalJSON reads a request; the tool results of AI SDK UI messages
+// become tool messages after the message that made the calls.
+func (r *Request) UnmarshalJSON(b []byte) error {
+	type plain Request
+	if err := json.Unmarshal(b, (*plain)(r)); err != nil {
+		return err
+	}
+	r.expandUI()
+	return nil
+}

@@ -107,7 +107,7 @@ func dataString(ds []chat.Data) string {
 // Redis; the finish hook gets them too.
 func TestPartsEveryMode(t *testing.T) {
 	eachStore(t, func(t *testing.T, newStore func() chat.Store) {
-		for _, mode := range []chat.Mode{chat.ModeDelta, chat.ModeSnapshot, chat.ModeOpenAI} {
+		for _, mode := range []chat.Mode{chat.ModeDelta, chat.ModeSnapshot, chat.ModeOpenAI, chat.ModeUI} {
 			t.Run(string(mode), func(t *testing.T) {
 				results := make(chan *chat.Result, 1)
 				h := chat.NewHandler(&chattest.Provider{Chunks: partsScript}, chat.WithStore(newStore()),
@@ -117,9 +117,13 @@ func TestPartsEveryMode(t *testing.T) {
 				req := chattest.UserMessage("hi")
 				req.StreamOptions = &chat.StreamOptions{IncludeUsage: true}
 				full := post(t, srv, "?mode="+string(mode), req)
-				checkIDsGaps(t, full, mode == chat.ModeOpenAI)
+				if mode == chat.ModeUI {
+					checkUIIDs(t, full)
+				} else {
+					checkIDsGaps(t, full, mode == chat.ModeOpenAI)
+				}
 				checkParts(t, mode, full, true)
-				if u := full.Done.Usage; u == nil || u.ReasoningTokens != 12 {
+				if u := full.Done.Usage; mode != chat.ModeUI && (u == nil || u.ReasoningTokens != 12) {
 					t.Fatalf("usage %+v", u)
 				}
 
@@ -128,8 +132,19 @@ func TestPartsEveryMode(t *testing.T) {
 					!reflect.DeepEqual(res.ToolResults, partsResults) || !reflect.DeepEqual(res.Data, partsData) {
 					t.Fatalf("the finish hook's result: %+v", res)
 				}
-				if res.Events != len(full.Events) {
-					t.Fatalf("Result.Events = %d, the stream had %d", res.Events, len(full.Events))
+				events := len(full.Events)
+				if mode == chat.ModeUI { // markers (text-start, ...) are not counted
+					events = 0
+					prev := ""
+					for _, ev := range full.Events {
+						if ev.ID != prev {
+							events++
+							prev = ev.ID
+						}
+					}
+				}
+				if res.Events != events {
+					t.Fatalf("Result.Events = %d, the stream had %d", res.Events, events)
 				}
 
 				// A resume after every event: the events before it and the
@@ -223,4 +238,26 @@ func TestTransientNeverLogged(t *testing.T) {
 	if len(rest.Data) != 0 || rest.Text != "done" || rest.Done == nil {
 		t.Fatalf("resume from the start: data %s, text %q", dataString(rest.Data), rest.Text)
 	}
+}
+
+// checkUIIDs asserts a ui-mode stream's ids: the numbered chunks count up
+// (with gaps), the markers (text-start, ...) have none, and every
+// chunk is what the AI SDK's schema takes.
+func checkUIIDs(t *testing.T, s *chattest.Stream) {
+	t.Helper()
+	if s.Header.Get("x-vercel-ai-ui-message-stream") != "v1" {
+		t.Fatalf("header %q", s.Header.Get("x-vercel-ai-ui-message-stream"))
+	}
+	var numbered []chattest.Event
+	prev := ""
+	for _, ev := range s.Events {
+		if ev.Name != "" {
+			t.Fatalf("a named event %q", ev.Name)
+		}
+		if ev.ID != prev { // chattest.Event.ID is the last id seen
+			numbered = append(numbered, ev)
+			prev = ev.ID
+		}
+	}
+	checkIDsGaps(t, &chattest.Stream{Events: numbered}, true)
 }

@@ -11,12 +11,17 @@ import (
 // stopBody is the body of a stop request.
 type stopBody struct {
 	StreamID string `json:"stream_id"`
+	// ChatID stops the stream that answers in a chat (the AI SDK's
+	// useChat id), for clients that know only that.
+	ChatID string `json:"chat_id"`
 }
 
 // StopHandler returns the handler of stop requests, to mount next to h (for
 // example at /chat/stop): a POST with Content-Type application/json and the
 // stream id in the body {"stream_id": "..."} or in the stream_id query
-// parameter (an event id is accepted too). Any other Content-Type gets 415:
+// parameter (an event id is accepted too), or the chat id of a stream
+// started with one ({"chat_id": "..."}, the AI SDK's useChat id: the
+// stream answering in that chat stops, 204 if none runs). Any other Content-Type gets 415:
 // a stop is never a request that a web page can send cross-site without a
 // CORS preflight. It runs h's prepare hook with req.Op [OpStop], refuses a
 // stream that belongs to another owner (403), and answers 204 No Content
@@ -56,9 +61,23 @@ func (h *Handler) serveStop(w http.ResponseWriter, r *http.Request) error {
 			return &Error{Code: CodeBadRequest, Message: "the request body is not valid JSON", Err: err}
 		}
 		target = body.StreamID
+		if target == "" && body.ChatID != "" {
+			idx, ok := h.store.(ChatIndex)
+			if !ok {
+				return NewError(CodeBadRequest, "chat_id: this server's store does not index chats; send stream_id")
+			}
+			id, err := idx.ChatStream(r.Context(), body.ChatID)
+			if errors.Is(err, ErrStreamNotFound) {
+				return nil // nothing runs in that chat: nothing to stop
+			}
+			if err != nil {
+				return storeError(err)
+			}
+			target = id
+		}
 	}
 	if target == "" {
-		return NewError(CodeBadRequest, "stream_id: required")
+		return NewError(CodeBadRequest, "stream_id: required (or chat_id)")
 	}
 	id, _, err := parseEventID(target)
 	if err != nil {

@@ -121,3 +121,20 @@ type Store interface {
 // DefaultStreamTTL is how long a finished stream's log is kept, unless a
 // store is configured otherwise.
 const DefaultStreamTTL = 5 * time.Minute
+
+// ChatIndex is implemented by stores that map a chat's id (the AI SDK's
+// useChat id: [Request].ID) to the stream that answers in it, so that
+// [Handler.ChatStreamHandler] finds the running stream of a chat from any
+// instance sharing the store. [MemoryStore] and package redisstore
+// implement it.
+type ChatIndex interface {
+	// SetChatStream notes that streamID answers in chatID, replacing any
+	// earlier stream; the note lasts at most ttl.
+	SetChatStream(ctx context.Context, chatID, streamID string, ttl time.Duration) error
+	// ChatStream returns the stream noted for chatID, or
+	// ErrStreamNotFound.
+	ChatStream(ctx context.Context, chatID string) (string, error)
+	// EndChatStream says streamID has ended: if the note still names it,
+	// it is kept only keep longer (0: removed).
+	EndChatStream(ctx context.Context, chatID, streamID string, keep time.Duration) error
+}

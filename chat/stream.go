@@ -262,6 +262,11 @@ func (p *producer) run() {
 	}
 	ctx, cancel := context.WithTimeout(p.hookCtx, storeTimeout)
 	err := p.append(ctx, recs)
+	if idx, ok := p.h.store.(ChatIndex); ok && p.req.ID != "" {
+		// A client cut just before the end still gets the whole answer for
+		// a little while; then nothing is active in the chat.
+		_ = idx.EndChatStream(ctx, p.req.ID, p.info.ID, lateResume)
+	}
 	cancel()
 	if err != nil && res.Err == nil {
 		res.End, res.Err = EndInternal, &Error{Code: CodeInternal, Err: err}
@@ -439,6 +444,9 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 	open := func() error {
 		if st != nil {
 			st.Claim()
+		}
+		for k, v := range formats[info.Mode].header {
+			w.Header().Set(k, v)
 		}
 		var err error
 		sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true})

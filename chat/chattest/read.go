@@ -49,7 +49,9 @@ type Stream struct {
 	// Start is the start event's data (delta and snapshot modes).
 	Start *chat.StartData
 	// Text is what a client shows: the deltas joined, the last snapshot, or
-	// the OpenAI chunks' contents joined.
+	// the OpenAI chunks' contents joined (or, in ui mode, the AI SDK's
+	// text-delta chunks: Done.FinishReason is then the SDK's, as
+	// "tool-calls", and an error has only its message).
 	Text string
 	// Reasoning is the reasoning shown the same way (reasoning events,
 	// snapshots, or reasoning_content).
@@ -169,6 +171,13 @@ func (s *Stream) interpret() error {
 	}
 	var calls []*building
 	byID := map[string]*building{}
+	nameOf := func(byID map[string]*building, id string) string {
+		if b := byID[id]; b != nil {
+			return b.call.Name
+		}
+		return ""
+	}
+	ui := false // the AI SDK's UI message stream (chat.ModeUI)
 	for _, ev := range s.Events {
 		var err error
 		s.LastEventID = ev.ID
@@ -262,8 +271,72 @@ func (s *Stream) interpret() error {
 			err = ev.Decode(s.Error)
 		case "":
 			if ev.Data == "[DONE]" {
-				s.Terminals++
-				s.Done = &chat.DoneData{FinishReason: finish, Usage: usage}
+				if !ui { // the UI stream's terminal is its finish, error or abort chunk
+					s.Terminals++
+					s.Done = &chat.DoneData{FinishReason: finish, Usage: usage}
+				}
+				continue
+			}
+			var u uiChunk
+			if json.Unmarshal([]byte(ev.Data), &u) == nil && u.Type != "" {
+				ui = true
+				switch t := u.Type; {
+				case t == "text-delta":
+					text.WriteString(u.Delta)
+				case t == "reasoning-delta":
+					reasoning.WriteString(u.Delta)
+				case t == "tool-input-start":
+					if byID[u.ToolCallID] == nil {
+						b := &building{call: chat.ToolCall{ID: u.ToolCallID, Name: u.ToolName, Server: u.ProviderExecuted}}
+						byID[u.ToolCallID] = b
+						calls = append(calls, b)
+					}
+				case t == "tool-input-delta":
+					b := byID[u.ToolCallID]
+					if b == nil {
+						b = &building{call: chat.ToolCall{ID: u.ToolCallID}, resumed: true}
+						byID[u.ToolCallID] = b
+						calls = append(calls, b)
+					}
+					b.args.WriteString(u.InputTextDelta)
+				case t == "tool-input-available" || t == "tool-input-error":
+					b := byID[u.ToolCallID]
+					if b == nil {
+						b = &building{call: chat.ToolCall{ID: u.ToolCallID}}
+						byID[u.ToolCallID] = b
+						calls = append(calls, b)
+					}
+					b.call.Name, b.call.Server, b.complete = u.ToolName, u.ProviderExecuted, true
+					b.call.Arguments = b.args.String()
+					if b.resumed || b.args.Len() == 0 {
+						var arg string
+						if json.Unmarshal(u.Input, &arg) == nil && t == "tool-input-error" {
+							b.call.Arguments = arg
+						} else {
+							b.call.Arguments = string(u.Input)
+						}
+					}
+				case t == "tool-output-available":
+					s.ToolResults = append(s.ToolResults, chat.ToolResult{ID: u.ToolCallID, Name: nameOf(byID, u.ToolCallID), Output: u.Output})
+				case t == "tool-output-error":
+					s.ToolResults = append(s.ToolResults, chat.ToolResult{ID: u.ToolCallID, Name: nameOf(byID, u.ToolCallID), Error: u.ErrorText})
+				case strings.HasPrefix(t, "data-"):
+					p := chat.Data{Name: strings.TrimPrefix(t, "data-"), ID: u.ID, Value: u.Data, Transient: u.Transient}
+					if i := slices.IndexFunc(s.Data, func(o chat.Data) bool { return p.ID != "" && o.Name == p.Name && o.ID == p.ID }); i >= 0 {
+						s.Data[i] = p
+					} else {
+						s.Data = append(s.Data, p)
+					}
+				case t == "finish":
+					s.Terminals++
+					s.Done = &chat.DoneData{FinishReason: u.FinishReason}
+				case t == "error":
+					s.Terminals++
+					s.Error = &chat.ErrorData{Message: u.ErrorText}
+				case t == "abort":
+					s.Terminals++
+					s.Error = &chat.ErrorData{Code: chat.CodeCanceled, Message: u.Reason}
+				}
 				continue
 			}
 			var c openAIChunk
@@ -365,4 +438,22 @@ func Join(streams ...*Stream) (*Stream, error) {
 		s.Events = append(s.Events, p.Events...)
 	}
 	return s, s.interpret()
+}
+
+// uiChunk is a chunk of the AI SDK's UI message stream, the fields read.
+type uiChunk struct {
+	Type             string          `json:"type"`
+	ID               string          `json:"id"`
+	Delta            string          `json:"delta"`
+	ToolCallID       string          `json:"toolCallId"`
+	ToolName         string          `json:"toolName"`
+	InputTextDelta   string          `json:"inputTextDelta"`
+	Input            json.RawMessage `json:"input"`
+	Output           json.RawMessage `json:"output"`
+	ErrorText        string          `json:"errorText"`
+	ProviderExecuted bool            `json:"providerExecuted"`
+	Data             json.RawMessage `json:"data"`
+	Transient        bool            `json:"transient"`
+	FinishReason     string          `json:"finishReason"`
+	Reason           string          `json:"reason"`
 }

@@ -536,3 +536,32 @@ func (s *Store) subscribe(ctx context.Context) error {
 	}()
 	return nil
 }
+
+var _ chat.ChatIndex = (*Store)(nil)
+
+func (s *Store) chatKey(chatID string) string { return s.opts.Prefix + "chat:" + chatID }
+
+// SetChatStream implements chat.ChatIndex.
+func (s *Store) SetChatStream(ctx context.Context, chatID, streamID string, ttl time.Duration) error {
+	return s.rdb.Set(ctx, s.chatKey(chatID), streamID, ttl).Err()
+}
+
+// ChatStream implements chat.ChatIndex.
+func (s *Store) ChatStream(ctx context.Context, chatID string) (string, error) {
+	id, err := s.rdb.Get(ctx, s.chatKey(chatID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", chat.ErrStreamNotFound
+	}
+	return id, err
+}
+
+// endChat shortens a chat's note (or deletes it, for 0 ms) only if it
+// still names the stream.
+var endChat = redis.NewScript(`if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) <= 0 then return redis.call("DEL", KEYS[1]) end
+return redis.call("PEXPIRE", KEYS[1], ARGV[2])`)
+
+// EndChatStream implements chat.ChatIndex.
+func (s *Store) EndChatStream(ctx context.Context, chatID, streamID string, keep time.Duration) error {
+	return endChat.Run(ctx, s.rdb, []string{s.chatKey(chatID)}, streamID, keep.Milliseconds()).Err()
+}

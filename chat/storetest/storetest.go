@@ -89,6 +89,41 @@ func Run(t *testing.T, s chat.Store) {
 		}
 	})
 
+	t.Run("chat index", func(t *testing.T) {
+		idx, ok := s.(chat.ChatIndex)
+		if !ok {
+			t.Skip("the store does not implement chat.ChatIndex")
+		}
+		a, b := newStream(t), newStream(t)
+		chatID := "chat-" + rand.Text()
+		if _, err := idx.ChatStream(ctx, chatID); !errors.Is(err, chat.ErrStreamNotFound) {
+			t.Fatalf("an unknown chat: %v", err)
+		}
+		if err := idx.SetChatStream(ctx, chatID, a.ID, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := idx.ChatStream(ctx, chatID); err != nil || id != a.ID {
+			t.Fatalf("ChatStream = %q, %v; want %q", id, err, a.ID)
+		}
+		// A new stream in the chat replaces the note; the old one's end
+		// leaves it alone.
+		if err := idx.SetChatStream(ctx, chatID, b.ID, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.EndChatStream(ctx, chatID, a.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := idx.ChatStream(ctx, chatID); err != nil || id != b.ID {
+			t.Fatalf("after the old stream's end: %q, %v; want %q", id, err, b.ID)
+		}
+		if err := idx.EndChatStream(ctx, chatID, b.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idx.ChatStream(ctx, chatID); !errors.Is(err, chat.ErrStreamNotFound) {
+			t.Fatalf("after its stream's end: %v", err)
+		}
+	})
+
 	t.Run("error record", func(t *testing.T) {
 		info := newStream(t)
 		rec := chat.Record{Seq: 0, Kind: chat.RecordError, Code: chat.CodeRateLimited, Message: "slow down"}

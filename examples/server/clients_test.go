@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io/fs"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/internal/fakeopenai"
 	"github.com/ssechat/ssechat/internal/servertest"
 )
@@ -108,6 +110,9 @@ func TestNodeClients(t *testing.T) {
 	up := httptest.NewServer(&fakeopenai.Server{})
 	t.Cleanup(up.Close)
 	relay, _, _ := start(t, nil, map[string]string{"OPENAI_API_KEY": "sk-example", "OPENAI_BASE_URL": up.URL + "/v1"})
+	slow, slowLogs, stopSlow := start(t, []string{"-mock-delay", "10ms", "-mock-reasoning", "-mock-tools"}, nil)
+	quick, _, _ := start(t, []string{"-mock-delay", "1ms", "-mock-reasoning", "-mock-tools"}, nil)
+	captured := t.TempDir()
 	dir := "../nodeclients"
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai")); err != nil {
 		if os.Getenv("CI") != "" {
@@ -120,12 +125,61 @@ func TestNodeClients(t *testing.T) {
 		t.Fatalf("no Node tests found: %v", err)
 	}
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
-	cmd.Env = append(os.Environ(), "SSECHAT_V1_URL="+strings.TrimSuffix(url, "/chat")+"/v1",
-		"SSECHAT_V1_UPSTREAM_URL="+strings.TrimSuffix(relay, "/chat")+"/v1", "NO_COLOR=1")
+	base := func(u string) string { return strings.TrimSuffix(u, "/chat") }
+	cmd.Env = append(os.Environ(), "SSECHAT_V1_URL="+base(url)+"/v1", "SSECHAT_V1_UPSTREAM_URL="+base(relay)+"/v1",
+		"SSECHAT_UI_URL="+base(url)+"/api/chat", "SSECHAT_UI_SLOW_URL="+base(slow)+"/api/chat", "SSECHAT_UI_QUICK_URL="+base(quick)+"/api/chat",
+		"SSECHAT_UI_UPSTREAM_URL="+base(relay)+"/api/chat", "SSECHAT_CAPTURE_DIR="+captured, "NO_COLOR=1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out.String())
 	}
 	t.Log(out.String())
+
+	// The stop by chat id ended a generation on the server.
+	if err := stopSlow(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(slowLogs.String(), "end=stopped") {
+		t.Fatalf("no stopped stream in the logs:\n%s", slowLogs)
+	}
+	// The body useChat sent for a second turn, as the package made it,
+	// decodes into the conversation: the user's text, the answer with its
+	// tool call (made a call and a tool message), the new question.
+	b, err := os.ReadFile(filepath.Join(captured, "usechat-body.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req chat.Request
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatal(err)
+	}
+	req.Op = chat.OpStart
+	if err := req.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("useChat's body: %s", b)
+	if req.ID != "chat-two-turns" || req.Trigger != "submit-message" {
+		t.Fatalf("id %q trigger %q", req.ID, req.Trigger)
+	}
+	var got []string
+	for _, m := range req.Messages {
+		s := string(m.Role) + ":" + m.Content
+		for _, c := range m.ToolCalls {
+			s += " call " + c.ID + " " + c.Name + " " + c.Arguments
+		}
+		if m.ToolCallID != "" {
+			s += " for " + m.ToolCallID
+		}
+		got = append(got, s)
+	}
+	want := []string{
+		"user:你好 👋🏽 e\u0301",
+		"assistant:Your message has 8 characters. call call_1 message_length {\"text\":\"你好 👋🏽 e\u0301\"}",
+		`tool:{"characters":8} for call_1`,
+		"user:and again",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("decoded:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -1,7 +1,8 @@
 // Command server is a runnable ssechat server: POST /chat streams an answer
 // over Server-Sent Events, /v1/chat/completions and /v1/models are OpenAI's
-// API (streaming or not, for OpenAI's client libraries), and / serves a
-// browser chat page.
+// API (streaming or not, for OpenAI's client libraries), /api/chat is the
+// AI SDK's UI message stream (for useChat, with GET /api/chat/{id}/stream to
+// resume and /api/chat/stop), and / serves a browser chat page.
 //
 //	go run ./examples/server                 # built-in mock model on 127.0.0.1:8080
 //	open http://127.0.0.1:8080/              # the chat page
@@ -74,6 +75,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -247,6 +249,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	// completions, streaming or not, with the clients' own tools, and the
 	// models a request may choose.
 	openaiHandler := chat.MountOpenAI(wrapMux{mux, wrap}, "/v1", provider, allowed, append(options, chat.WithRequestTools(true))...)
+	// The AI SDK's UI message stream, for useChat front ends: the chat,
+	// the resume of a chat's running stream, and a stop by chat id.
+	uiHandler := chat.NewHandler(provider, append(options, chat.WithMode(chat.ModeUI), chat.WithRequestModes())...)
+	mux.Handle("/api/chat", wrap(uiHandler))
+	mux.Handle("GET /api/chat/{id}/stream", wrap(uiHandler.ChatStreamHandler()))
+	mux.Handle("/api/chat/stop", middleware.Recover(log)(uiHandler.StopHandler()))
 	mux.Handle("/", withSession(webHandler())) // the browser chat page, with a demo session
 
 	ln, err := net.Listen("tcp", *addr)
@@ -286,13 +294,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	go func() { shut <- srv.Shutdown(sctx) }()
 	dctx, cancelDrain := context.WithTimeout(context.Background(), *drain)
 	defer cancelDrain()
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		_ = openaiHandler.Shutdown(dctx)
-	}()
+	var drains sync.WaitGroup
+	for _, h := range []*chat.Handler{openaiHandler, uiHandler} {
+		drains.Go(func() { _ = h.Shutdown(dctx) })
+	}
 	_ = chatHandler.Shutdown(dctx)
-	<-drained
+	drains.Wait()
 	if err := <-shut; err != nil {
 		srv.Close() // cut what did not end in time
 	}

@@ -84,7 +84,6 @@ func TestEchoesExactly(t *testing.T) {
 		"combining e\u0301 a\u0308 \u0915\u094d\u0937",
 		"lines\r\nwith\rbreaks\n\n",
 		"data: looks like a field\n\nid: 1\nevent: done\n: comment",
-		"",
 	}
 	for _, mode := range []string{"delta", "snapshot", "openai"} {
 		for _, text := range texts {
@@ -95,6 +94,16 @@ func TestEchoesExactly(t *testing.T) {
 			if s.Status != 200 || s.Text != text || s.Terminals != 1 || s.Done == nil {
 				t.Fatalf("%s: status %d text %q want %q, error %+v", mode, s.Status, s.Text, text, s.Error)
 			}
+		}
+	}
+	// A message with no text is nothing to answer: 422, never an empty 200.
+	for _, mode := range []string{"delta", "snapshot", "openai", "ui"} {
+		s, err := chattest.Post(http.DefaultClient, url+"?mode="+mode, chattest.UserMessage(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Status != 422 || s.Error == nil || s.Error.Code != chat.CodeInvalidRequest {
+			t.Fatalf("%s: an empty message: status %d error %+v", mode, s.Status, s.Error)
 		}
 	}
 	if err := stop(); err != nil {

@@ -26,7 +26,7 @@ const TEXTS = [
   'lines\r\nwith\rbreaks\n\n and a tab\t',
   'data: looks like a field\n\nid: 1\nevent: done\n: comment\nretry: 10\n\n',
   '\ufeff a BOM inside, "quotes", \\backslashes\\ and </script>',
-  '',
+  ' ',
 ];
 
 const user = (text) => ({ messages: [{ role: 'user', content: text }] });
@@ -104,6 +104,13 @@ test('the text is exact for every mode, ascii, and thousands of splits', async (
   }
   t.diagnostic(`${requests} streams, ${pieces} pieces`);
   assert.ok(pieces > 10000, `only ${pieces} pieces`);
+});
+
+test('a message with no text is refused before anything streams: invalid_request, 422', async () => {
+  const got = await chat({ url: URL_FAST, data: user(''), request: createRequest({ r: rng(3) }) });
+  assert.equal(got.done.length, 0);
+  assert.equal(got.errors[0].code, 'invalid_request');
+  assert.equal(got.errors[0].status, 422);
 });
 
 test('PC WeChat: no chunks, the whole body in success', async () => {

@@ -110,7 +110,8 @@ func TestNodeClients(t *testing.T) {
 	up := httptest.NewServer(&fakeopenai.Server{})
 	t.Cleanup(up.Close)
 	relay, _, _ := start(t, nil, map[string]string{"OPENAI_API_KEY": "sk-example", "OPENAI_BASE_URL": up.URL + "/v1"})
-	slow, slowLogs, stopSlow := start(t, []string{"-mock-delay", "10ms", "-mock-reasoning", "-mock-tools"}, nil)
+	// Keep-alive comments between the slow server's events.
+	slow, slowLogs, stopSlow := start(t, []string{"-mock-delay", "10ms", "-mock-reasoning", "-mock-tools", "-keepalive", "3ms"}, nil)
 	quick, _, _ := start(t, []string{"-mock-delay", "1ms", "-mock-reasoning", "-mock-tools"}, nil)
 	captured := t.TempDir()
 	dir := "../nodeclients"

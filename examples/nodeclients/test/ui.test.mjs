@@ -84,6 +84,21 @@ test('DefaultChatTransport + readUIMessageStream: reasoning, the tool call and t
   checkAnswer(last, 'readUIMessageStream');
 });
 
+test('keep-alive comments and id lines between the chunks do not upset the SDK\'s parser', async () => {
+  const body = JSON.stringify({ id: 'chat-keepalive', messages: [{ id: 'u', role: 'user', parts: [{ type: 'text', text: message }] }] });
+  const raw = await (await fetch(SLOW, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })).text();
+  assert.match(raw, /^:\n/m, 'keep-alive comments on the wire');
+  assert.match(raw, /^id: /m, 'event ids on the wire');
+  const transport = new DefaultChatTransport({ api: SLOW });
+  const stream = await transport.sendMessages({
+    chatId: 'chat-keepalive-2', trigger: 'submit-message', messageId: undefined,
+    messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: message }] }], abortSignal: undefined,
+  });
+  let last;
+  for await (const m of readUIMessageStream({ stream, terminateOnError: true })) last = m;
+  checkAnswer(last, 'with keep-alives');
+});
+
 test('useChat\'s Chat: two turns; the bodies it sends are decoded by the server', async () => {
   const bodies = [];
   const transport = new DefaultChatTransport({

@@ -32,6 +32,9 @@ const (
 	CodeUpstreamUnavailable  Code = "upstream_unavailable"   // 503, retryable
 	CodeUnavailable          Code = "unavailable"            // 503, retryable: the server cannot take the stream now (its stream store is full or unreachable)
 	CodeTimeout              Code = "timeout"                // 504, retryable
+	// CodeContentFiltered ends an answer that moderation blocked (see
+	// WithModeration): the text it withheld is never sent.
+	CodeContentFiltered Code = "content_filtered" // 451
 )
 
 type codeInfo struct {
@@ -61,6 +64,7 @@ var codes = map[Code]codeInfo{
 	CodeUpstreamUnavailable:  {http.StatusServiceUnavailable, true, "the model provider is unavailable, try again later"},
 	CodeUnavailable:          {http.StatusServiceUnavailable, true, "the server is busy, try again later"},
 	CodeTimeout:              {http.StatusGatewayTimeout, true, "the model took too long"},
+	CodeContentFiltered:      {http.StatusUnavailableForLegalReasons, false, filteredMessage},
 }
 
 func (c Code) info() codeInfo {

@@ -25,7 +25,7 @@ const ModeUI Mode = "ui"
 
 func init() {
 	registerFormat(ModeUI, formatSpec{
-		new:              func(info *StreamInfo) wireFormat { return &uiFormat{id: info.ID} },
+		new:              func(info *StreamInfo) wireFormat { return &uiFormat{id: info.ID, ai: info.AILabel} },
 		followsReconnect: false, // the AI SDK reads a reconnect event as an unknown chunk
 		doneEvents:       func(*StreamInfo, *Record) int { return 1 },
 		header:           map[string]string{"x-vercel-ai-ui-message-stream": "v1"},
@@ -38,6 +38,7 @@ type uiChunk struct {
 	Type             string          `json:"type"`
 	ID               string          `json:"id,omitempty"`
 	MessageID        string          `json:"messageId,omitempty"`
+	MessageMetadata  any             `json:"messageMetadata,omitempty"`
 	Delta            *string         `json:"delta,omitempty"`
 	ToolCallID       string          `json:"toolCallId,omitempty"`
 	ToolName         string          `json:"toolName,omitempty"`
@@ -56,6 +57,7 @@ type uiChunk struct {
 // its first piece to the next part of another kind.
 type uiFormat struct {
 	id    string
+	ai    bool
 	open  RecordKind // RecordText or RecordReasoning while a block is open
 	block string     // the open block's id
 	c     uiChunk
@@ -72,7 +74,11 @@ func (f *uiFormat) marker(e *encoder, c uiChunk) {
 }
 
 func (f *uiFormat) start(e *encoder) {
-	f.marker(e, uiChunk{Type: "start", MessageID: f.id})
+	c := uiChunk{Type: "start", MessageID: f.id}
+	if f.ai {
+		c.MessageMetadata = map[string]bool{"aiGenerated": true}
+	}
+	f.marker(e, c)
 	f.add(e, uiChunk{Type: "start-step"})
 }
 

@@ -33,6 +33,8 @@ const (
 	EndStopped       EndReason = "stopped"        // Stop was called for the stream
 	EndInternal      EndReason = "internal"       // the stream store failed
 	EndShutdown      EndReason = "shutdown"       // Handler.Shutdown ended it
+	// EndContentFiltered: moderation blocked the answer (WithModeration).
+	EndContentFiltered EndReason = "content_filtered"
 )
 
 // Result describes a finished stream, for the finish hook.
@@ -120,7 +122,9 @@ type Handler struct {
 	mirror       *MemoryStore
 	maxReaders   int
 	requestTools bool
-	openaiAPI    bool // WithOpenAIAPI
+	openaiAPI    bool               // WithOpenAIAPI
+	moderation   *ModerationOptions // WithModeration
+	aiLabel      bool               // WithAILabel
 	readersMu    sync.Mutex
 	readers      map[string]int // connections following each stream
 }
@@ -390,7 +394,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 	started := time.Now()
 	info := &StreamInfo{
 		ID: rand.Text(), Owner: req.Owner, Mode: mode, Model: req.Model, Created: started.Unix(),
-		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
+		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, AILabel: h.aiLabel,
 	}
 	if err := h.store.Create(r.Context(), info); err != nil {
 		_ = h.writeError(w, storeError(err))

@@ -261,3 +261,32 @@ func checkUIIDs(t *testing.T, s *chattest.Stream) {
 	}
 	checkIDsGaps(t, &chattest.Stream{Events: numbered}, true)
 }
+
+// TestAILabel: with WithAILabel every answer says it is AI-generated, in
+// every mode and through a resume (the label is kept with the stream).
+func TestAILabel(t *testing.T) {
+	eachStore(t, func(t *testing.T, newStore func() chat.Store) {
+		srv := httptest.NewServer(chat.NewHandler(&chattest.Provider{Tokens: []string{"a", "b"}}, chat.WithStore(newStore()), chat.WithAILabel(true)))
+		defer srv.Close()
+		for _, mode := range []chat.Mode{chat.ModeDelta, chat.ModeSnapshot, chat.ModeOpenAI, chat.ModeUI} {
+			s := post(t, srv, "?mode="+string(mode), chattest.UserMessage("hi"))
+			if s.Header.Get(chat.AILabelHeader) != "true" {
+				t.Fatalf("%s: header %q", mode, s.Header.Get(chat.AILabelHeader))
+			}
+			switch mode {
+			case chat.ModeDelta, chat.ModeSnapshot:
+				if !s.Start.AIGenerated {
+					t.Fatalf("%s: start %+v", mode, s.Start)
+				}
+				rest, err := chattest.Resume(srv.Client(), srv.URL, s.Start.ID)
+				if err != nil || !rest.Start.AIGenerated || rest.Header.Get(chat.AILabelHeader) != "true" {
+					t.Fatalf("%s: resumed start %+v header %q %v", mode, rest.Start, rest.Header.Get(chat.AILabelHeader), err)
+				}
+			case chat.ModeUI:
+				if !strings.Contains(s.Events[0].Data, `"messageMetadata":{"aiGenerated":true}`) {
+					t.Fatalf("ui start chunk %s", s.Events[0].Data)
+				}
+			}
+		}
+	})
+}

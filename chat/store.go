@@ -72,6 +72,8 @@ type StreamInfo struct {
 	Model        string
 	Created      int64 // Unix seconds, the "created" of OpenAI chunks
 	IncludeUsage bool
+	// AILabel marks the answer as AI-generated (WithAILabel).
+	AILabel bool
 }
 
 // Store keeps the logs of streams so that a client can resume one, on any

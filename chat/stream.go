@@ -67,6 +67,8 @@ type producer struct {
 	transient     map[int64]json.RawMessage
 	transientSeqs []int64 // the keys of transient, oldest first
 
+	mod *modStage // with WithModeration: between the provider and the log
+
 	leaseMu    sync.Mutex
 	leaseTimer *time.Timer // while the producer checks for readers
 	leaseOver  bool
@@ -130,6 +132,9 @@ func (p *producer) count(recs []Record) {
 
 func (p *producer) run() {
 	defer close(p.done)
+	if p.h.moderation != nil {
+		p.mod = newModStage(p, p.h.moderation)
+	}
 	defer p.h.producers.remove(p)
 	defer p.unwatch()
 	res := p.res
@@ -181,8 +186,9 @@ func (p *producer) run() {
 				res.ResponseID = chunk.ID
 			}
 			if len(recs) > 0 {
-				storeErr = p.append(p.ctx, recs)
-				if storeErr == nil {
+				if p.mod != nil {
+					p.mod.submit(recs, false) // logged once released
+				} else if storeErr = p.append(p.ctx, recs); storeErr == nil {
 					p.count(recs)
 				}
 				if storeErr != nil {
@@ -261,7 +267,22 @@ func (p *producer) run() {
 		recs = []Record{term}
 	}
 	ctx, cancel := context.WithTimeout(p.hookCtx, storeTimeout)
-	err := p.append(ctx, recs)
+	var err error
+	if p.mod != nil {
+		p.mod.submit(recs, true)
+		mr := <-p.mod.done
+		err = mr.err
+		text.Reset()
+		text.WriteString(mr.text) // only what was released
+		p.reasoning.Reset()
+		p.reasoning.WriteString(mr.reasoning)
+		if mr.blocked {
+			res.End, res.FinishReason = EndContentFiltered, "content_filter"
+			res.Err = &Error{Code: CodeContentFiltered, Err: fmt.Errorf("%w: %s", errContentFiltered, mr.reason)}
+		}
+	} else {
+		err = p.append(ctx, recs)
+	}
 	if idx, ok := p.h.store.(ChatIndex); ok && p.req.ID != "" {
 		// A client cut just before the end still gets the whole answer for
 		// a little while; then nothing is active in the chat.
@@ -277,7 +298,9 @@ func (p *producer) run() {
 
 	res.Text = text.String()
 	res.Reasoning = p.reasoning.String()
-	p.count(recs) // the terminal records: sent, or failed to be logged
+	if p.mod == nil {
+		p.count(recs) // the terminal records: sent, or failed to be logged
+	}
 	res.Events = p.events
 	if !started && term.Kind == RecordError {
 		res.Events = 0 // answered with a status, unless a keep-alive had started the stream
@@ -448,6 +471,9 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		for k, v := range formats[info.Mode].header {
 			w.Header().Set(k, v)
 		}
+		if info.AILabel {
+			w.Header().Set(AILabelHeader, "true")
+		}
 		var err error
 		sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true})
 		return err
@@ -549,6 +575,9 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 			}
 			ws, _ := enc.f.(interface{ wholeStatus() int })
 			if len(enc.events) == 1 && ws != nil {
+				if info.AILabel {
+					w.Header().Set(AILabelHeader, "true")
+				}
 				_ = writeJSON(w, ws.wholeStatus(), enc.arena)
 			} else {
 				w.WriteHeader(http.StatusNoContent) // a resume after the end

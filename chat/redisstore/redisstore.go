@@ -212,7 +212,7 @@ func (s *Store) Create(ctx context.Context, info *chat.StreamInfo) error {
 	meta := s.key(info.ID, "meta")
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, meta, "owner", info.Owner, "mode", string(info.Mode), "model", info.Model,
-			"created", info.Created, "usage", info.IncludeUsage, "inst", s.inst)
+			"created", info.Created, "usage", info.IncludeUsage, "ai", info.AILabel, "inst", s.inst)
 		p.PExpire(ctx, meta, s.opts.RunningTTL)
 		return nil
 	})
@@ -309,7 +309,7 @@ func (s *Store) Info(ctx context.Context, id string) (*chat.StreamInfo, error) {
 	created, _ := strconv.ParseInt(m["created"], 10, 64)
 	return &chat.StreamInfo{
 		ID: id, Owner: m["owner"], Mode: chat.Mode(m["mode"]), Model: m["model"],
-		Created: created, IncludeUsage: m["usage"] == "1",
+		Created: created, IncludeUsage: m["usage"] == "1", AILabel: m["ai"] == "1",
 	}, nil
 }
 

@@ -23,7 +23,7 @@ func Run(t *testing.T, s chat.Store) {
 	ctx := context.Background()
 	newStream := func(t *testing.T) *chat.StreamInfo {
 		t.Helper()
-		info := &chat.StreamInfo{ID: rand.Text(), Owner: "alice", Mode: chat.ModeOpenAI, Model: "m", Created: 1700000000, IncludeUsage: true}
+		info := &chat.StreamInfo{ID: rand.Text(), Owner: "alice", Mode: chat.ModeOpenAI, Model: "m", Created: 1700000000, IncludeUsage: true, AILabel: true}
 		if err := s.Create(ctx, info); err != nil {
 			t.Fatal(err)
 		}

@@ -327,3 +327,31 @@ func TestBrowserPageParts(t *testing.T) {
 	waitFor(t, ctx, last+`.querySelector('.reasoning').open`)
 	screenshot(t, ctx, "parts-opened")
 }
+
+// TestBrowserPageLabelAndFilter: every answer carries the "AI-generated"
+// label, and an answer that the blocklist cut off is shown as filtered,
+// without the word.
+func TestBrowserPageLabelAndFilter(t *testing.T) {
+	ctx := browser(t)
+	list := filepath.Join(t.TempDir(), "blocklist.txt")
+	if err := os.WriteFile(list, []byte("敏感词\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chatURL, _, _ := start(t, []string{"-mock-delay", "10ms", "-blocklist", list}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(chatURL, "chat")), chromedp.WaitVisible(chromedp.ID("input"))); err != nil {
+		t.Fatal(err)
+	}
+	const last = `document.querySelector('#messages .assistant:last-of-type')`
+	ask(t, ctx, "第一句话。这里有敏感词，不该显示")
+	waitFor(t, ctx, `document.querySelector('#status').dataset.state === 'error'`)
+	screenshot(t, ctx, "filtered")
+	if got := evalString(t, ctx, lastAnswer); got == "" || strings.Contains(got, "敏") || !strings.HasPrefix("第一句话。这里有", got) {
+		t.Fatalf("filtered answer shows %q", got)
+	}
+	if got := evalString(t, ctx, last+`.querySelector('.note').textContent`); !strings.HasPrefix(got, "Filtered") {
+		t.Fatalf("note %q", got)
+	}
+	if got := evalString(t, ctx, last+`.querySelector('.ai-label').textContent`); got != "AI-generated" {
+		t.Fatalf("label %q", got)
+	}
+}

@@ -39,6 +39,11 @@ func TestMiniProgramClient(t *testing.T) {
 	// The mock thinks aloud and calls a tool.
 	parts, _, _ := start(t, []string{"-mock-delay", "0", "-mock-reasoning", "-mock-tools"}, nil)
 	slowParts, _, _ := start(t, []string{"-mock-delay", "20ms", "-mock-reasoning", "-mock-tools"}, nil)
+	list := filepath.Join(t.TempDir(), "blocklist.txt")
+	if err := os.WriteFile(list, []byte("敏感词\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	filtered, _, _ := start(t, []string{"-mock-delay", "5ms", "-blocklist", list}, nil)
 
 	files, err := filepath.Glob("../miniprogram/test/*.test.js")
 	if err != nil || len(files) == 0 {
@@ -48,7 +53,7 @@ func TestMiniProgramClient(t *testing.T) {
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Env = append(os.Environ(),
 		"SSECHAT_URL="+fast, "SSECHAT_SLOW_URL="+slow, "SSECHAT_UPSTREAM_URL="+upstream,
-		"SSECHAT_RESUME_URL="+resume, "SSECHAT_PARTS_URL="+parts, "SSECHAT_SLOW_PARTS_URL="+slowParts, "NO_COLOR=1")
+		"SSECHAT_RESUME_URL="+resume, "SSECHAT_PARTS_URL="+parts, "SSECHAT_SLOW_PARTS_URL="+slowParts, "SSECHAT_FILTER_URL="+filtered, "NO_COLOR=1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -41,6 +41,9 @@
 //	-max-tokens    the most tokens an answer may take; a request's
 //	               max_tokens is capped to it, and set to it when absent
 //	               (default 4096)
+//	-blocklist     a file of words, one per line, that answers must not contain:
+//	               text is held back until checked, and an answer with one
+//	               ends with content_filtered
 //	-redis         a Redis URL (default $REDIS_URL): keep stream logs in Redis,
 //	               so that several instances can resume and stop each other's
 //	               streams; without it they are kept in memory
@@ -83,6 +86,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/chat/moderation"
 	"github.com/ssechat/ssechat/chat/openai"
 	"github.com/ssechat/ssechat/chat/redisstore"
 	"github.com/ssechat/ssechat/middleware"
@@ -147,6 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	models := fs.String("models", "", "the models a request may choose, comma-separated (default: only the server's model)")
 	maxTokens := fs.Int("max-tokens", 4096, "the most tokens an answer may take (a request's max_tokens is capped to it)")
 	redisURL := fs.String("redis", getenv("REDIS_URL"), "Redis URL for the shared stream store (default $REDIS_URL; empty keeps streams in memory)")
+	blocklist := fs.String("blocklist", "", "a file of words (one per line) that answers must not contain: text is held back until checked, and an answer with one is cut off (content_filtered)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -178,6 +183,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		_ = mp.Shutdown(sctx)
 	}()
 
+	var moderated chat.Option // with -blocklist
 	store, storeName, closeStore, err := newStore(ctx, *redisURL)
 	if err != nil {
 		return err
@@ -188,6 +194,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	allowed := []string{model}
 	if *models != "" {
 		allowed = strings.Split(*models, ",")
+	}
+	if *blocklist != "" {
+		f, err := os.Open(*blocklist)
+		if err != nil {
+			return fmt.Errorf("-blocklist: %w", err)
+		}
+		words, err := moderation.ReadWordList(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("-blocklist %s: %w", *blocklist, err)
+		}
+		moderated = chat.WithModeration(chat.ModerationOptions{Moderator: words})
 	}
 	mux := http.NewServeMux()
 	var stack []func(http.Handler) http.Handler // outermost first
@@ -208,6 +226,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 	options := []chat.Option{
 		chat.WithStore(store), chat.WithDetach(*detach), chat.WithMaxResponse(*maxResponse),
+		chat.WithAILabel(true), // the pages show "AI生成" / "AI-generated" on every answer
+	}
+	if moderated != nil {
+		options = append(options, moderated)
+	}
+	options = append(options,
 		// A real service authenticates here and sets req.Owner, so that
 		// only the user who started a stream can resume or stop it; this
 		// demo takes a session cookie (see session.go).
@@ -241,7 +265,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 			}
 			log.InfoContext(ctx, "stream end", attrs...)
 		}),
-	}
+	)
 	chatHandler := chat.NewHandler(provider, options...)
 	mux.Handle("/chat", wrap(chatHandler))
 	mux.Handle("/chat/stop", middleware.Recover(log)(chatHandler.StopHandler()))

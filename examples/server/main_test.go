@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -414,5 +416,40 @@ func TestMockReasoningAndTools(t *testing.T) {
 		if mode != "openai" && (len(s.ToolResults) != 1 || string(s.ToolResults[0].Output) != `{"characters":11}`) {
 			t.Fatalf("%s: results %+v", mode, s.ToolResults)
 		}
+	}
+}
+
+// TestBlocklist: -blocklist cuts off an answer with a listed word before
+// the word, in every mode; every answer is labelled AI-generated.
+func TestBlocklist(t *testing.T) {
+	list := filepath.Join(t.TempDir(), "blocklist.txt")
+	if err := os.WriteFile(list, []byte("# words\n敏感词\n\nbadword\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, logs, stop := start(t, []string{"-mock-delay", "0", "-blocklist", list}, nil)
+	for _, mode := range []string{"delta", "snapshot", "openai", "ui"} {
+		s, err := chattest.Post(http.DefaultClient, url+"?mode="+mode, chattest.UserMessage("第一句。然后是敏感词，后面"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(s.Text, "敏") || !strings.HasPrefix("第一句。然后是", s.Text) || s.Error == nil {
+			t.Fatalf("%s: text %q error %+v", mode, s.Text, s.Error)
+		}
+		if s.Header.Get("X-AI-Generated") != "true" {
+			t.Fatalf("%s: no AI label", mode)
+		}
+		clean, err := chattest.Post(http.DefaultClient, url+"?mode="+mode, chattest.UserMessage("a clean answer. 干净的回答。"))
+		if err != nil || clean.Text != "a clean answer. 干净的回答。" || clean.Done == nil {
+			t.Fatalf("%s: clean answer %q %+v %v", mode, clean.Text, clean.Error, err)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "end=content_filtered"); n != 4 {
+		t.Fatalf("%d filtered answers logged:\n%s", n, logs)
+	}
+	if err := run(context.Background(), []string{"-blocklist", filepath.Join(t.TempDir(), "missing")}, func(string) string { return "" }, io.Discard, nil); err == nil {
+		t.Fatal("a missing -blocklist file was accepted")
 	}
 }

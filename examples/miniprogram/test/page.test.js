@@ -224,6 +224,21 @@ test('a cut answer resumes: the page shows one continuous answer', async () => {
   }
 });
 
+test('every answer carries the AI label; an answer the server filtered is shown as such, without the word', async () => {
+  const page = openPage(env('SSECHAT_FILTER_URL'), createRequest({ r: rng(19) }));
+  try {
+    await ask(page, '第一句话。这里有敏感词，不该显示');
+    const answer = page.dom.querySelectorAll('.chat--assistant')[0];
+    assert.equal(answer.querySelector('.chat--ai-label').textContent, 'AI生成');
+    const m = shown(page)[1];
+    assert.equal(m.note, '内容已过滤 Filtered');
+    assert.ok(m.text.length > 0 && !m.text.includes('敏') && '第一句话。这里有'.startsWith(m.text), m.text);
+    assert.match(errorShown(page), /content_filtered/);
+  } finally {
+    page.close();
+  }
+});
+
 test('leaving the page aborts its request', async () => {
   const request = createRequest({ r: rng(17) });
   const page = openPage(env('SSECHAT_SLOW_URL'), request);

@@ -83,6 +83,21 @@ test('reasoning, a tool call and its result reach the callbacks exactly, in ever
   }
 });
 
+test('onStart says the answer is AI-generated; a filtered answer reaches onError with content_filtered and the text to show', async () => {
+  let start = null;
+  const got = await chat({
+    url: env('SSECHAT_FILTER_URL'),
+    data: { messages: [{ role: 'user', content: '第一句话。这里有敏感词。' }] },
+    request: createRequest({ r: rng(22) }),
+    onStart: (info) => (start = info),
+  });
+  assert.equal(start.aiGenerated, true);
+  assert.equal(got.done.length, 0);
+  const err = got.errors[0];
+  assert.equal(err.code, 'content_filtered');
+  assert.ok(err.text.length > 0 && !err.text.includes('敏') && '第一句话。这里有'.startsWith(err.text), err.text);
+});
+
 test('an answer with parts cut at any byte resumes exactly', async (t) => {
   let resumed = 0;
   for (const mode of ['delta', 'snapshot', 'openai']) {

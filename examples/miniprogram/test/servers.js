@@ -4,7 +4,7 @@
 // waits between chunks), SSECHAT_UPSTREAM_URL (a fake OpenAI upstream) and
 // SSECHAT_RESUME_URL (detaches and rotates responses), SSECHAT_PARTS_URL (the
 // mock reasons and calls a tool, no delay) and SSECHAT_SLOW_PARTS_URL (the
-// same, slow).
+// same, slow), SSECHAT_FILTER_URL (-blocklist with the word 敏感词).
 
 function env(name) {
   const v = process.env[name];

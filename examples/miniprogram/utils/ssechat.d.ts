@@ -131,6 +131,7 @@ export type ErrorCode =
   | 'truncated'
   | 'upstream_unavailable'
   | 'unavailable'
+  | 'content_filtered'
   | (string & {});
 
 /** What onError receives. */
@@ -179,6 +180,8 @@ export interface StreamChatOptions {
   stopURL?: string;
   /** All the text so far, whenever it changes. */
   onText?(text: string): void;
+  /** Once, when the answer starts (delta and snapshot modes). */
+  onStart?(info: { streamId: string; model: string; aiGenerated: boolean }): void;
   /** All the reasoning so far, whenever it changes. */
   onReasoning?(reasoning: string): void;
   /** A tool call changed; calls is every call so far, in order. */

@@ -375,6 +375,9 @@ function callSafely(fn, arg, arg2) {
 //                    transient}; data is the parts kept so far, in order, a
 //                    part with the name and id of an earlier one replacing it
 //                    (transient parts are passed to onData but not kept)
+//   onStart(info)    once, when the answer starts: {streamId, model,
+//                    aiGenerated} (aiGenerated: the server marks its answers
+//                    as AI-generated, and the page must show the label)
 //   onEvent(event)   every event: {type, data, id, json}
 //   onResume(info)   before each resume: {lastEventId, reason, attempt}
 //   onDone(result)   once, at the end of a complete answer
@@ -414,6 +417,7 @@ function streamChat(options) {
   const callsById = {};
   const callsByIndex = {}; // openai mode: calls by their index
   const data = []; // data parts kept
+  let started = false; // onStart was called
   let streamId = '';
   let finishReason = '';
   let usage;
@@ -592,6 +596,10 @@ function streamChat(options) {
       switch (ev.type) {
         case 'start':
           if (typeof d.id === 'string') streamId = d.id;
+          if (!started) {
+            started = true;
+            callSafely(options.onStart, { streamId: streamId, model: typeof d.model === 'string' ? d.model : '', aiGenerated: !!d.ai_generated });
+          }
           break;
         case 'delta':
           if (typeof d.text === 'string') setText(text + d.text);

@@ -195,6 +195,13 @@ async function send(content) {
       const d = JSON.parse(ev.data);
       if (ev.type === 'start') {
         streamId = d.id;
+        if (d.ai_generated) {
+          // The label that AI answers must carry.
+          const label = document.createElement('span');
+          label.className = 'ai-label';
+          label.textContent = 'AI-generated';
+          div.append(label);
+        }
       } else if (ev.type === 'delta') {
         if (!text && thinking) thinking.typewriter.finish(() => (thinking.summary.textContent = 'Thought'));
         text += d.text;
@@ -237,7 +244,8 @@ async function send(content) {
   $('stop').disabled = true;
   if (end.error) {
     showError(end.error);
-    note(div, text ? 'Incomplete' : 'No answer');
+    if (end.error.code === 'content_filtered') note(div, 'Filtered: the rest of this answer was withheld');
+    else note(div, text ? 'Incomplete' : 'No answer');
   }
   if (thinking) thinking.typewriter.finish(() => (thinking.summary.textContent = 'Thought'));
   typewriter.finish(() => {

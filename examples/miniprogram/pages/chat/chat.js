@@ -81,6 +81,13 @@ Component({
         url: app.globalData.chatURL,
         data: { messages: this.history.slice() },
         ascii: app.globalData.ascii,
+        // The server marks its answers as AI-generated: show the label.
+        onStart: (info) => {
+          if (!info.aiGenerated) return;
+          const d = {};
+          d[answer + '.ai'] = true;
+          this.setData(d);
+        },
         onReasoning: (reasoning) => {
           if (answering) return;
           const d = {};
@@ -125,7 +132,7 @@ Component({
           typewriter.finish();
           if (err.text) this.history.push({ role: 'assistant', content: err.text });
           const d = {};
-          d[answer + '.note'] = err.code === 'interrupted' ? 'Interrupted' : '';
+          d[answer + '.note'] = err.code === 'interrupted' ? 'Interrupted' : err.code === 'content_filtered' ? '内容已过滤 Filtered' : '';
           this.setData(d);
           this.finish(err.code === 'interrupted' ? 'The connection was lost. Try again.' : err.message + ' (' + err.code + ')');
         },

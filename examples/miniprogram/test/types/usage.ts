@@ -24,6 +24,7 @@ const task = streamChat({
   maxResumes: 50,
   maxEventSize: 1 << 20,
   onText: tw.update,
+  onStart: (info) => console.log(info.streamId, info.model, info.aiGenerated ? 'AI生成' : ''),
   onReasoning: (reasoning: string) => console.log('thinking:', reasoning.length),
   onToolCall: (call: ToolCall, calls: ToolCall[]) => {
     const running: boolean = call.state === 'ready';

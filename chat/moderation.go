@@ -157,6 +157,10 @@ func (m *modStage) run() {
 	)
 	timer.Stop()
 	defer timer.Stop()
+	// Checks outlive the provider's context, which ends with the
+	// generation: the text held at its end is still checked.
+	checkCtx, cancelChecks := context.WithCancel(m.p.hookCtx)
+	defer cancelChecks()
 	ov, _ := m.o.Moderator.(Overlapper)
 	appendRecs := func(recs []Record) {
 		if len(recs) == 0 || result.err != nil {
@@ -235,7 +239,7 @@ func (m *modStage) run() {
 				if b == nil || b.Len() == 0 {
 					continue
 				}
-				ctx, cancel := context.WithTimeout(m.p.ctx, m.o.Timeout)
+				ctx, cancel := context.WithTimeout(checkCtx, m.o.Timeout)
 				verdict, err := m.o.Moderator.Check(ctx, &ModerationCheck{Request: m.p.req, Reasoning: kind == RecordReasoning, Released: rel[kind], Candidate: b.String()})
 				cancel()
 				switch {

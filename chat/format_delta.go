@@ -22,9 +22,12 @@ const (
 	EventToolCall      = "tool_call"
 	EventToolResult    = "tool_result"
 	EventData          = "data"
-	EventSnapshot      = "snapshot"
-	EventDone          = "done"
-	EventError         = "error"
+	// EventRetract carries what to show instead of the answer's text so
+	// far ({"text"}), when moderation blocked a later piece.
+	EventRetract  = "retract"
+	EventSnapshot = "snapshot"
+	EventDone     = "done"
+	EventError    = "error"
 )
 
 // StartData is the data of the "start" event.
@@ -169,6 +172,8 @@ func (f *named) other(e *encoder, r *Record) {
 		}
 		f.data = DataPartData{Name: r.Name, ID: r.ID, Value: v, Transient: r.Transient}
 		e.add(EventData, &f.data)
+	case RecordRetract:
+		e.addTextEvent(EventRetract, "text", r.Text)
 	default:
 		e.none()
 	}

@@ -19,7 +19,7 @@ func init() {
 			}
 		},
 		hides: func(r *Record) bool {
-			return r.Server || r.Kind == RecordToolCall || r.Kind == RecordToolResult || r.Kind == RecordData
+			return r.Server || r.Kind == RecordToolCall || r.Kind == RecordToolResult || r.Kind == RecordData || r.Kind == RecordRetract
 		},
 		doneEvents: func(info *StreamInfo, r *Record) int {
 			n := 2 // the finish chunk and [DONE]

@@ -47,6 +47,9 @@ func (f *snapshot) part(e *encoder, r *Record) {
 		f.text.WriteString(r.Text)
 	case RecordReasoning:
 		f.reasoning.WriteString(r.Text)
+	case RecordRetract: // snapshots replace: the last one shows the replacement
+		f.text.Reset()
+		f.text.WriteString(r.Text)
 	default:
 		if e.skipping() {
 			e.none()

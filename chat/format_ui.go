@@ -152,6 +152,9 @@ func (f *uiFormat) part(e *encoder, r *Record) {
 			return
 		}
 		f.add(e, uiChunk{Type: "data-" + r.Name, ID: r.ID, Data: v, Transient: r.Transient})
+	case RecordRetract:
+		b, _ := json.Marshal(map[string]string{"text": r.Text})
+		f.add(e, uiChunk{Type: "data-retract", Data: b})
 	default:
 		e.none()
 	}

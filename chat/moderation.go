@@ -71,6 +71,12 @@ type ModerationOptions struct {
 	// FailOpen releases text whose check failed (an error or a timeout);
 	// by default (fail closed) the answer ends as if blocked.
 	FailOpen bool
+	// Retract, if set, is shown instead of the text already released when
+	// a later piece is blocked: a "retract" event in delta mode, a last
+	// snapshot in snapshot mode, a data-retract part in ui mode (OpenAI's
+	// format has no way to take text back). Default: what was released
+	// stays.
+	Retract string
 }
 
 // WithModeration checks every piece of text and reasoning with a
@@ -322,6 +328,9 @@ func (m *modStage) run() {
 	// The end: the terminal as the producer made it, or the block's.
 	if result.blocked {
 		ended = []Record{{Kind: RecordError, Code: CodeContentFiltered, Message: filteredMessage}}
+		if m.o.Retract != "" && released[RecordText].Len() > 0 {
+			ended = append([]Record{{Kind: RecordRetract, Text: m.o.Retract}}, ended...)
+		}
 	}
 	appendRecs(ended)
 	result.text, result.reasoning = released[RecordText].String(), released[RecordReasoning].String()

@@ -34,6 +34,7 @@ const (
 	RecordToolCall   RecordKind = "tool_call"   // ID, Name, Text: the call, complete with its arguments
 	RecordToolResult RecordKind = "tool_result" // ID, Name, and Value (the output) or Message (the error)
 	RecordData       RecordKind = "data"        // Name, ID, Value, Transient (then no Value: see Data)
+	RecordRetract    RecordKind = "retract"     // Text: what to show instead of the answer's text so far (moderation)
 	RecordDone       RecordKind = "done"
 	RecordError      RecordKind = "error"
 )

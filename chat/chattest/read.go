@@ -186,6 +186,11 @@ func (s *Stream) interpret() error {
 			var d chat.TextData
 			err = ev.Decode(&d)
 			reasoning.WriteString(d.Text)
+		case chat.EventRetract:
+			var d chat.TextData
+			err = ev.Decode(&d)
+			text.Reset()
+			text.WriteString(d.Text)
 		case chat.EventToolCallStart:
 			var d chat.ToolCallStartData
 			if err = ev.Decode(&d); err == nil {

@@ -135,3 +135,28 @@ func TestCleanAnswerPasses(t *testing.T) {
 		}
 	}
 }
+
+// TestRetract: with Retract, text released before a blocked piece is
+// replaced on the client by the retraction, in delta and snapshot modes,
+// also through a resume.
+func TestRetract(t *testing.T) {
+	script := []chat.Chunk{{Text: "第一句。"}, {Text: "第二句含敏感词。"}}
+	h := chat.NewHandler(&chattest.Provider{Chunks: script},
+		chat.WithModeration(chat.ModerationOptions{Moderator: moderation.NewWordList(word), Retract: "该回答已被过滤"}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, mode := range []chat.Mode{chat.ModeDelta, chat.ModeSnapshot} {
+		s, err := chattest.Post(srv.Client(), srv.URL+"?mode="+string(mode), chattest.UserMessage("hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Text != "该回答已被过滤" || s.Error == nil || s.Error.Code != chat.CodeContentFiltered {
+			t.Fatalf("%s: text %q error %+v", mode, s.Text, s.Error)
+		}
+		id, _, _ := strings.Cut(s.Events[0].ID, ".")
+		rest, err := chattest.Resume(srv.Client(), srv.URL, id)
+		if err != nil || rest.Text != "该回答已被过滤" {
+			t.Fatalf("%s: resumed %q %v", mode, rest.Text, err)
+		}
+	}
+}

@@ -43,7 +43,7 @@ func TestMiniProgramClient(t *testing.T) {
 	if err := os.WriteFile(list, []byte("敏感词\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	filtered, _, _ := start(t, []string{"-mock-delay", "5ms", "-blocklist", list}, nil)
+	filtered, _, _ := start(t, []string{"-mock-delay", "5ms", "-blocklist", list, "-retract", "该回答已被过滤"}, nil)
 
 	files, err := filepath.Glob("../miniprogram/test/*.test.js")
 	if err != nil || len(files) == 0 {

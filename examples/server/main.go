@@ -44,6 +44,8 @@
 //	-blocklist     a file of words, one per line, that answers must not contain:
 //	               text is held back until checked, and an answer with one
 //	               ends with content_filtered
+//	-retract       with -blocklist, the text clients show instead of such an
+//	               answer's text (default: what was shown stays)
 //	-redis         a Redis URL (default $REDIS_URL): keep stream logs in Redis,
 //	               so that several instances can resume and stop each other's
 //	               streams; without it they are kept in memory
@@ -151,6 +153,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	models := fs.String("models", "", "the models a request may choose, comma-separated (default: only the server's model)")
 	maxTokens := fs.Int("max-tokens", 4096, "the most tokens an answer may take (a request's max_tokens is capped to it)")
 	redisURL := fs.String("redis", getenv("REDIS_URL"), "Redis URL for the shared stream store (default $REDIS_URL; empty keeps streams in memory)")
+	retract := fs.String("retract", "", "with -blocklist, what clients show instead of an answer's text when a later part of it is blocked (default: what was shown stays)")
 	blocklist := fs.String("blocklist", "", "a file of words (one per line) that answers must not contain: text is held back until checked, and an answer with one is cut off (content_filtered)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -205,7 +208,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		if err != nil {
 			return fmt.Errorf("-blocklist %s: %w", *blocklist, err)
 		}
-		moderated = chat.WithModeration(chat.ModerationOptions{Moderator: words})
+		moderated = chat.WithModeration(chat.ModerationOptions{Moderator: words, Retract: *retract})
 	}
 	mux := http.NewServeMux()
 	var stack []func(http.Handler) http.Handler // outermost first

@@ -83,7 +83,7 @@ test('reasoning, a tool call and its result reach the callbacks exactly, in ever
   }
 });
 
-test('onStart says the answer is AI-generated; a filtered answer reaches onError with content_filtered and the text to show', async () => {
+test('onStart says the answer is AI-generated; a filtered answer\'s retraction reaches onText, then onError with content_filtered and the text to show', async () => {
   let start = null;
   const got = await chat({
     url: env('SSECHAT_FILTER_URL'),
@@ -95,7 +95,11 @@ test('onStart says the answer is AI-generated; a filtered answer reaches onError
   assert.equal(got.done.length, 0);
   const err = got.errors[0];
   assert.equal(err.code, 'content_filtered');
-  assert.ok(err.text.length > 0 && !err.text.includes('敏') && '第一句话。这里有'.startsWith(err.text), err.text);
+  assert.equal(err.text, '该回答已被过滤');
+  // What was shown before the block, then the retraction.
+  assert.ok(got.texts.length >= 2, JSON.stringify(got.texts));
+  assert.ok(got.texts.slice(0, -1).every((t) => !t.includes('敏') && '第一句话。这里有'.startsWith(t)), JSON.stringify(got.texts));
+  assert.equal(got.texts[got.texts.length - 1], '该回答已被过滤');
 });
 
 test('an answer with parts cut at any byte resumes exactly', async (t) => {

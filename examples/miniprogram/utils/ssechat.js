@@ -611,6 +611,10 @@ function streamChat(options) {
         case 'reasoning':
           if (typeof d.text === 'string') setReasoning(reasoning + d.text);
           break;
+        case 'retract':
+          // Moderation took back the text shown: show this instead.
+          if (typeof d.text === 'string') setText(d.text);
+          break;
         case 'tool_call_start':
           if (typeof d.id === 'string') setCall(callFor(d.id, d.name), {});
           break;

@@ -28,7 +28,8 @@ type MemoryStoreOptions struct {
 	// MaxBytes bounds all logs together. When it is reached, finished
 	// streams are evicted oldest first; if that is not enough, new streams
 	// are refused (the client gets 503) and growing ones end with an error.
-	// Default 256 MiB.
+	// Default [DefaultMaxBytes]: a quarter of the memory the process may
+	// use.
 	MaxBytes int64
 }
 
@@ -151,7 +152,7 @@ func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
 		opts.MaxStreamBytes = 4 << 20
 	}
 	if opts.MaxBytes == 0 {
-		opts.MaxBytes = 256 << 20
+		opts.MaxBytes = DefaultMaxBytes()
 	}
 	return &MemoryStore{opts: opts, streams: make(map[string]*memStream)}
 }

@@ -46,6 +46,9 @@
 //	               ends with content_filtered
 //	-retract       with -blocklist, the text clients show instead of such an
 //	               answer's text (default: what was shown stays)
+//	-store-max-bytes  without -redis, the most memory kept streams may take
+//	               (default a quarter of the process's memory limit, its
+//	               cgroup's, or the machine's RAM)
 //	-redis         a Redis URL (default $REDIS_URL): keep stream logs in Redis,
 //	               so that several instances can resume and stop each other's
 //	               streams; without it they are kept in memory
@@ -95,9 +98,9 @@ import (
 )
 
 // newStore returns the stream store: Redis when url is set, else memory.
-func newStore(ctx context.Context, url string) (chat.Store, string, func(), error) {
+func newStore(ctx context.Context, url string, maxBytes int64) (chat.Store, string, func(), error) {
 	if url == "" {
-		return chat.NewMemoryStore(chat.MemoryStoreOptions{}), "memory", func() {}, nil
+		return chat.NewMemoryStore(chat.MemoryStoreOptions{MaxBytes: maxBytes}), "memory", func() {}, nil
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
@@ -154,6 +157,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	maxTokens := fs.Int("max-tokens", 4096, "the most tokens an answer may take (a request's max_tokens is capped to it)")
 	redisURL := fs.String("redis", getenv("REDIS_URL"), "Redis URL for the shared stream store (default $REDIS_URL; empty keeps streams in memory)")
 	retract := fs.String("retract", "", "with -blocklist, what clients show instead of an answer's text when a later part of it is blocked (default: what was shown stays)")
+	storeMax := fs.Int64("store-max-bytes", chat.DefaultMaxBytes(), "without -redis, the most memory the kept streams may take (default: a quarter of this process's memory limit, cgroup limit or RAM)")
 	blocklist := fs.String("blocklist", "", "a file of words (one per line) that answers must not contain: text is held back until checked, and an answer with one is cut off (content_filtered)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -187,7 +191,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}()
 
 	var moderated chat.Option // with -blocklist
-	store, storeName, closeStore, err := newStore(ctx, *redisURL)
+	if *storeMax < 1 {
+		return errors.New("-store-max-bytes must be positive")
+	}
+	store, storeName, closeStore, err := newStore(ctx, *redisURL, *storeMax)
 	if err != nil {
 		return err
 	}

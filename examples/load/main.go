@@ -9,8 +9,15 @@
 // answer echoes it: -runes 300 at its default -mock-delay of 30 ms per 3
 // runes is a 3 s answer) and reads to the terminal event. It prints the
 // median, 99th percentile and maximum time to the end of a stream, the
-// first-event time, and how many streams did not end with done. It stops
-// after -timeout whatever happens.
+// first-event time, the gaps between a stream's events, events per second,
+// and how many streams did not end with done. With -pid (the server's
+// process, on Linux) it also prints the server's CPU time per event and
+// its peak resident memory during the run. It stops after -timeout
+// whatever happens.
+//
+// go run ./examples/load/handwritten is a hand-written SSE handler
+// (fmt.Fprintf and Flush) with the same token source as the example
+// server's mock, to compare against; examples/load/compare.sh runs both.
 package main
 
 import (
@@ -32,6 +39,7 @@ func main() {
 	streams := flag.Int("streams", 1000, "concurrent streams")
 	runes := flag.Int("runes", 300, "runes in the user message (the mock echoes it)")
 	timeout := flag.Duration("timeout", 2*time.Minute, "stop after this long")
+	pid := flag.Int("pid", 0, "the server's process id: report its CPU per event and peak RSS (Linux)")
 	flag.Parse()
 	if *streams < 1 || *runes < 1 {
 		fmt.Fprintln(os.Stderr, "load: -streams and -runes must be positive")
@@ -44,10 +52,13 @@ func main() {
 
 	type result struct {
 		first, total time.Duration
+		events       int
+		gaps         []time.Duration
 		err          string
 	}
 	results := make([]result, *streams)
 	var wg sync.WaitGroup
+	proc := sampleProcess(ctx, *pid)
 	start := time.Now()
 	for i := range *streams {
 		wg.Add(1)
@@ -68,10 +79,18 @@ func main() {
 				var r result
 				sc := bufio.NewScanner(resp.Body)
 				sc.Buffer(make([]byte, 64<<10), 16<<20)
+				var last time.Time
 				for sc.Scan() {
 					line := sc.Text()
-					if r.first == 0 && strings.HasPrefix(line, "data:") {
-						r.first = time.Since(t0)
+					if strings.HasPrefix(line, "data:") {
+						now := time.Now()
+						if r.first == 0 {
+							r.first = now.Sub(t0)
+						} else {
+							r.gaps = append(r.gaps, now.Sub(last))
+						}
+						last = now
+						r.events++
 					}
 					switch line {
 					case "event: done":
@@ -87,7 +106,10 @@ func main() {
 		}()
 	}
 	wg.Wait()
-	var totals, firsts []time.Duration
+	elapsed := time.Since(start)
+	usage := proc()
+	var totals, firsts, gaps []time.Duration
+	events := 0
 	failures := map[string]int{}
 	for _, r := range results {
 		if r.err != "" {
@@ -96,9 +118,12 @@ func main() {
 		}
 		totals = append(totals, r.total)
 		firsts = append(firsts, r.first)
+		gaps = append(gaps, r.gaps...)
+		events += r.events
 	}
 	slices.Sort(totals)
 	slices.Sort(firsts)
+	slices.Sort(gaps)
 	q := func(d []time.Duration, p float64) time.Duration {
 		if len(d) == 0 {
 			return 0
@@ -108,10 +133,104 @@ func main() {
 	fmt.Printf("streams %d, done %d, in %v\n", *streams, len(totals), time.Since(start).Round(time.Millisecond))
 	fmt.Printf("time to done: median %v, p99 %v, max %v\n", q(totals, 0.5), q(totals, 0.99), q(totals, 1))
 	fmt.Printf("time to the first event: median %v, p99 %v, max %v\n", q(firsts, 0.5), q(firsts, 0.99), q(firsts, 1))
+	fmt.Printf("gaps between events: median %v, p99 %v, max %v\n", q(gaps, 0.5), q(gaps, 0.99), q(gaps, 1))
+	fmt.Printf("events %d, %.0f/s\n", events, float64(events)/elapsed.Seconds())
+	if usage.ok && events > 0 {
+		fmt.Printf("server CPU %v, %.1f us per event; peak RSS %d MB\n", usage.cpu.Round(time.Millisecond),
+			float64(usage.cpu.Microseconds())/float64(events), usage.peakRSS>>20)
+	}
 	for msg, n := range failures {
 		fmt.Printf("failed %d: %s\n", n, msg)
 	}
 	if len(failures) > 0 {
 		os.Exit(1)
 	}
+}
+
+// procUsage is what a process used during the run.
+type procUsage struct {
+	ok      bool
+	cpu     time.Duration // user + system
+	peakRSS int64         // bytes
+}
+
+// sampleProcess starts watching process pid (0: none) and returns a
+// function that stops and reports: the CPU time it used since now (from
+// /proc/<pid>/stat) and the largest resident set seen (VmRSS, sampled
+// every 50 ms).
+func sampleProcess(ctx context.Context, pid int) func() procUsage {
+	if pid <= 0 {
+		return func() procUsage { return procUsage{} }
+	}
+	cpu0, ok := procCPU(pid)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "load: cannot read /proc/%d\n", pid)
+		return func() procUsage { return procUsage{} }
+	}
+	var mu sync.Mutex
+	var peak int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if rss := procRSS(pid); rss > 0 {
+				mu.Lock()
+				peak = max(peak, rss)
+				mu.Unlock()
+			}
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() procUsage {
+		close(stop)
+		<-done
+		cpu1, _ := procCPU(pid)
+		mu.Lock()
+		defer mu.Unlock()
+		return procUsage{ok: true, cpu: cpu1 - cpu0, peakRSS: peak}
+	}
+}
+
+// procCPU reads a process's user and system time from /proc/<pid>/stat
+// (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name is in parentheses and may hold spaces.
+	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, false
+	}
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
+}
+
+// procRSS reads a process's resident set size from /proc/<pid>/status.
+func procRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -160,3 +160,21 @@ func TestRetract(t *testing.T) {
 		}
 	}
 }
+
+// TestReasoningIsModerated: a blocked word in the reasoning is caught the
+// same way: none of it is shown, and the answer ends content_filtered.
+func TestReasoningIsModerated(t *testing.T) {
+	script := []chat.Chunk{{Reasoning: "我想想。"}, {Reasoning: "这里有敏"}, {Reasoning: "感词。"}, {Text: "答案。"}}
+	h := chat.NewHandler(&chattest.Provider{Chunks: script}, chat.WithModeration(chat.ModerationOptions{Moderator: moderation.NewWordList(word)}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, mode := range []chat.Mode{chat.ModeDelta, chat.ModeSnapshot, chat.ModeOpenAI, chat.ModeUI} {
+		s, err := chattest.Post(srv.Client(), srv.URL+"?mode="+string(mode), chattest.UserMessage("hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(s.Reasoning, "敏") || !strings.HasPrefix("我想想。这里有", s.Reasoning) || s.Text != "" || s.Error == nil {
+			t.Fatalf("%s: reasoning %q text %q error %+v", mode, s.Reasoning, s.Text, s.Error)
+		}
+	}
+}

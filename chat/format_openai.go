@@ -77,6 +77,17 @@ type oaCompletionUsage struct {
 	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
+// openaiUsage is u in OpenAI's shape; details, when reasoning tokens are
+// known, holds their breakdown.
+func openaiUsage(u *Usage, details *oaCompletionUsage) oaUsage {
+	out := oaUsage{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens, TotalTokens: u.TotalTokens}
+	if u.ReasoningTokens > 0 {
+		*details = oaCompletionUsage{ReasoningTokens: u.ReasoningTokens}
+		out.CompletionTokensDetails = details
+	}
+	return out
+}
+
 type oaError struct {
 	Error struct {
 		Message string `json:"message"`
@@ -146,11 +157,7 @@ func (f *openaiFormat) finish(e *encoder, r *Record) {
 	f.finishR = r.FinishReason
 	f.chunk(e, oaDelta{}, &f.finishR)
 	if u := r.Usage; f.info.IncludeUsage && u != nil {
-		f.usage = oaUsage{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens, TotalTokens: u.TotalTokens}
-		if u.ReasoningTokens > 0 {
-			f.details = oaCompletionUsage{ReasoningTokens: u.ReasoningTokens}
-			f.usage.CompletionTokensDetails = &f.details
-		}
+		f.usage = openaiUsage(u, &f.details)
 		f.oa.Choices = f.choice[:0]
 		f.oa.Usage = &f.usage
 		e.add("", &f.oa)

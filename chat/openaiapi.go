@@ -221,10 +221,8 @@ func (f *completion) finish(e *encoder, r *Record) {
 	}
 	out.Choices = []choice{{Message: m, FinishReason: r.FinishReason}}
 	if u := r.Usage; u != nil {
-		out.Usage = &oaUsage{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens, TotalTokens: u.TotalTokens}
-		if u.ReasoningTokens > 0 {
-			out.Usage.CompletionTokensDetails = &oaCompletionUsage{ReasoningTokens: u.ReasoningTokens}
-		}
+		usage := openaiUsage(u, new(oaCompletionUsage))
+		out.Usage = &usage
 	}
 	f.status = http.StatusOK
 	e.add("", &out)

@@ -30,6 +30,7 @@ type fakeWeChat struct {
 	contents  []string        // what msg_sec_check was asked
 	openids   map[string]int  // by openid
 	forced    int             // force_refresh calls
+	checked   chan int        // if set, gets the number of checks after each
 }
 
 func newFakeWeChat() *fakeWeChat {
@@ -78,6 +79,9 @@ func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.contents = append(f.contents, content)
 		f.openids[openid]++
+		if f.checked != nil {
+			f.checked <- len(f.contents)
+		}
 		suggest, label := "pass", 100
 		switch {
 		case strings.Contains(content, "违规"):
@@ -159,6 +163,7 @@ func TestWeChatPassRiskyReview(t *testing.T) {
 func TestWeChatToken(t *testing.T) {
 	fake := newFakeWeChat()
 	fake.expiresIn = 120
+	fake.checked = make(chan int, 8)
 	now := time.Now()
 	var clock sync.Mutex
 	step := make(chan struct{})
@@ -174,13 +179,13 @@ func TestWeChatToken(t *testing.T) {
 		done <- s
 	}()
 	step <- struct{}{}
-	waitFor(t, func() bool { fake.mu.Lock(); defer fake.mu.Unlock(); return len(fake.contents) == 1 })
+	<-fake.checked // the first sentence was checked
 	// The token's life passes.
 	clock.Lock()
 	now = now.Add(2 * time.Minute)
 	clock.Unlock()
 	step <- struct{}{}
-	waitFor(t, func() bool { fake.mu.Lock(); defer fake.mu.Unlock(); return len(fake.contents) == 2 })
+	<-fake.checked // the second, with a new token
 	// The API drops the token.
 	fake.revoke()
 	step <- struct{}{}
@@ -258,17 +263,5 @@ func TestWeChatWindows(t *testing.T) {
 	}
 	if len(fake.contents) < 3 || total < 4502 || !strings.Contains(fake.contents[len(fake.contents)-1], "违规") {
 		t.Fatalf("%d windows, %d characters", len(fake.contents), total)
-	}
-}
-
-// waitFor polls cond, for state that another goroutine changes.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -28,15 +28,25 @@ class State {
     this.status = 'ready';
     this.error = undefined;
     this.messages = [];
+    this.watchers = [];
+  }
+  // until resolves once cond(messages) holds after a change.
+  until(cond) {
+    return new Promise((resolve) => this.watchers.push({ cond, resolve }));
+  }
+  changed() {
+    this.watchers = this.watchers.filter((w) => (w.cond(this.messages) ? (w.resolve(), false) : true));
   }
   pushMessage(m) {
     this.messages = this.messages.concat(m);
+    this.changed();
   }
   popMessage() {
     this.messages = this.messages.slice(0, -1);
   }
   replaceMessage(i, m) {
     this.messages = [...this.messages.slice(0, i), this.snapshot(m), ...this.messages.slice(i + 1)];
+    this.changed();
   }
   snapshot(v) {
     return structuredClone(v);
@@ -45,7 +55,9 @@ class State {
 
 class Chat extends AbstractChat {
   constructor(options) {
-    super({ ...options, state: new State() });
+    const state = new State();
+    super({ ...options, state });
+    this.chatState = state;
   }
 }
 
@@ -152,10 +164,8 @@ test('a mid-stream error reaches the Chat as an error, with the text before it',
 test('stop() aborts; the stop endpoint by chat id ends the generation on the server', async () => {
   const chat = new Chat({ id: 'chat-stop-' + Date.now(), transport: new DefaultChatTransport({ api: SLOW }) });
   const sent = chat.sendMessage({ text: message });
-  // Wait for the first reasoning to show, then stop as useChat's stop() does.
-  while (!(chat.messages[1] && chat.messages[1].parts.some((p) => p.type === 'reasoning' && p.text.length > 0))) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  // Once the first reasoning shows, stop as useChat's stop() does.
+  await chat.chatState.until((ms) => ms[1] && ms[1].parts.some((p) => p.type === 'reasoning' && p.text.length > 0));
   await chat.stop();
   const res = await fetch(SLOW + '/stop', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ chat_id: chat.id }) });
   assert.equal(res.status, 204);

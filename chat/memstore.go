@@ -55,15 +55,16 @@ func inArena(r *Record) bool { return r.Kind == RecordText || r.Kind == RecordRe
 const recordCost = int64(unsafe.Sizeof(Record{}))
 
 // cost is what the log takes: the capacity of its buffers, so that what
-// is counted is what is held.
+// is counted is what is held, and what the other records point to.
 func (s *memStream) cost() int64 {
-	c := int64(cap(s.text)) + int64(cap(s.ends))*int64(unsafe.Sizeof(memRec{})) + int64(cap(s.others))*recordCost
-	for i := range s.others {
-		o := &s.others[i]
-		c += int64(len(o.Text) + len(o.ID) + len(o.Name) + len(o.Value) + len(o.FinishReason) + len(o.Message))
-		if o.Usage != nil {
-			c += int64(unsafe.Sizeof(Usage{}))
-		}
+	return int64(cap(s.text)) + int64(cap(s.ends))*int64(unsafe.Sizeof(memRec{})) + int64(cap(s.others))*recordCost + s.otherBytes
+}
+
+// heldBytes is what a record other than text points to.
+func heldBytes(o *Record) int64 {
+	c := int64(len(o.Text) + len(o.ID) + len(o.Name) + len(o.Value) + len(o.FinishReason) + len(o.Message))
+	if o.Usage != nil {
+		c += int64(unsafe.Sizeof(Usage{}))
 	}
 	return c
 }
@@ -126,17 +127,18 @@ type memStream struct {
 	// all text and reasoning records back to back in one buffer, and per
 	// record its end in it; the other records (start, tool calls and
 	// results, data, done, error) whole, in others.
-	text     []byte
-	ends     []memRec
-	others   []Record
-	size     int64         // what the log counts against the limits: see cost
-	changed  chan struct{} // made by a waiting reader, closed by the next append
-	ended    bool
-	finished *list.Element
-	timer    *time.Timer
-	lease    time.Time
-	stopped  bool
-	watchers map[*func()]struct{}
+	text       []byte
+	ends       []memRec
+	others     []Record
+	otherBytes int64         // what the others point to (see heldBytes), kept as they come
+	size       int64         // what the log counts against the limits: see cost
+	changed    chan struct{} // made by a waiting reader, closed by the next append
+	ended      bool
+	finished   *list.Element
+	timer      *time.Timer
+	lease      time.Time
+	stopped    bool
+	watchers   map[*func()]struct{}
 }
 
 // NewMemoryStore returns an empty MemoryStore. It panics on negative
@@ -245,10 +247,11 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 	}
 	// What the log would cost with the batch; a terminal record is taken
 	// even past the limits.
-	next := memStream{text: grow(s.text, texts), ends: grow(s.ends, len(recs)), others: grow(s.others, others)}
+	next := memStream{text: grow(s.text, texts), ends: grow(s.ends, len(recs)), others: grow(s.others, others), otherBytes: s.otherBytes}
 	for _, r := range recs {
 		if !inArena(&r) {
 			next.others = append(next.others, r)
+			next.otherBytes += heldBytes(&r)
 		}
 	}
 	cost := next.cost()
@@ -258,7 +261,7 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 	if !m.makeRoom(cost-s.size) && !terminal {
 		return ErrStoreFull
 	}
-	s.text, s.ends, s.others = next.text, next.ends, next.others
+	s.text, s.ends, s.others, s.otherBytes = next.text, next.ends, next.others, next.otherBytes
 	other := len(s.others) - others // the index of the batch's first other record
 	for _, r := range recs {
 		if inArena(&r) {

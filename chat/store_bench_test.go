@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -139,4 +140,26 @@ func BenchmarkDetachedStreams(b *testing.B) {
 			finished.Wait()
 		}
 	})
+}
+
+// BenchmarkAppendToolDeltas appends a long tool call's argument pieces one
+// record at a time, as a model streams them: the cost of an append must
+// not grow with the records before it.
+func BenchmarkAppendToolDeltas(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				m := chat.NewMemoryStore(chat.MemoryStoreOptions{MaxStreamBytes: 1 << 30})
+				id := "JBSWY3DPEHPK3PXPJBSWY3DPEH"
+				_ = m.Create(ctx, &chat.StreamInfo{ID: id, Mode: chat.ModeDelta})
+				for i := range n {
+					if err := m.Append(ctx, id, chat.Record{Seq: int64(i), Kind: chat.RecordToolDelta, ID: "call_1", Text: `{"a":`}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/append")
+		})
+	}
 }

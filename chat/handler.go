@@ -438,6 +438,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 	} else {
 		p.watchLease(h.grace)
 	}
+	p.feed = newFeed()
 	go p.run()
 
 	switch h.follow(w, r, info, -1, ascii, readCtx, p) {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -111,10 +113,15 @@ func grow[T any](b []T, n int) []T {
 // [Handler]. Resume and stop work within one process; use a shared store
 // (package chat/redisstore) behind a load balancer. It starts no
 // goroutines; a finished stream is removed by a timer after the TTL.
+//
+// Each stream has its own lock, so that concurrent streams do not wait for
+// each other; the store's lock is taken for a new stream, for a change in
+// what a log counts against MaxBytes (its buffers grew), and for the end of
+// a stream.
 type MemoryStore struct {
 	opts MemoryStoreOptions
 
-	mu       sync.Mutex
+	mu       sync.RWMutex // guards streams and chats; with Lock, also total and finished
 	streams  map[string]*memStream
 	total    int64
 	finished list.List // *memStream, oldest first
@@ -122,7 +129,15 @@ type MemoryStore struct {
 }
 
 type memStream struct {
-	info StreamInfo
+	info StreamInfo // set by Create, never changed
+
+	// Guarded by the store's lock.
+	counted  int64 // what the log counts against the limits (see cost); changed under s.mu too
+	finished *list.Element
+	timer    *time.Timer
+	removed  atomic.Bool // set under the store's lock; read without it
+
+	mu sync.Mutex // guards what follows
 	// The log, compact so that its memory follows its text: the texts of
 	// all text and reasoning records back to back in one buffer, and per
 	// record its end in it; the other records (start, tool calls and
@@ -130,15 +145,26 @@ type memStream struct {
 	text       []byte
 	ends       []memRec
 	others     []Record
-	otherBytes int64         // what the others point to (see heldBytes), kept as they come
-	size       int64         // what the log counts against the limits: see cost
-	changed    chan struct{} // made by a waiting reader, closed by the next append
-	ended      bool
-	finished   *list.Element
-	timer      *time.Timer
-	lease      time.Time
-	stopped    bool
-	watchers   map[*func()]struct{}
+	otherBytes int64 // what the others point to (see heldBytes), kept as they come
+	// waiters are the readers waiting for the next append, each with its
+	// own channel (capacity 1), signalled once and forgotten.
+	waiters  []chan struct{}
+	ended    bool
+	lease    time.Time
+	stopped  bool
+	watchers map[*func()]struct{}
+}
+
+// wake signals the waiting readers. The caller holds s.mu.
+func (s *memStream) wake() {
+	for i, c := range s.waiters {
+		select {
+		case c <- struct{}{}:
+		default: // already signalled
+		}
+		s.waiters[i] = nil
+	}
+	s.waiters = s.waiters[:0]
 }
 
 // NewMemoryStore returns an empty MemoryStore. It panics on negative
@@ -163,8 +189,8 @@ var _ Store = (*MemoryStore)(nil)
 
 // Len reports how many streams the store holds, running or finished.
 func (m *MemoryStore) Len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	return len(m.streams)
 }
 
@@ -173,6 +199,13 @@ func (m *MemoryStore) Bytes() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.total
+}
+
+// stream returns stream id, or nil.
+func (m *MemoryStore) stream(id string) *memStream {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.streams[id]
 }
 
 // makeRoom evicts finished streams, oldest first, until n more bytes fit.
@@ -188,12 +221,14 @@ func (m *MemoryStore) makeRoom(n int64) bool {
 	return true
 }
 
+// remove drops s. The caller holds m.mu (Lock), not s.mu.
 func (m *MemoryStore) remove(s *memStream) {
 	if m.streams[s.info.ID] != s {
 		return
 	}
 	delete(m.streams, s.info.ID)
-	m.total -= s.size + streamOverhead
+	s.removed.Store(true)
+	m.total -= s.counted + streamOverhead
 	if s.finished != nil {
 		m.finished.Remove(s.finished)
 	}
@@ -219,10 +254,13 @@ func (m *MemoryStore) Create(ctx context.Context, info *StreamInfo) error {
 
 // Append implements [Store].
 func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.streams[id]
+	s := m.stream(id)
 	if s == nil {
+		return ErrStreamNotFound
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.removed.Load() {
 		return ErrStreamNotFound
 	}
 	// Check the whole batch first: it goes in entirely or not at all.
@@ -258,8 +296,29 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 	if !terminal && cost > m.opts.MaxStreamBytes {
 		return ErrStreamTooLarge
 	}
-	if !m.makeRoom(cost-s.size) && !terminal {
-		return ErrStoreFull
+	if cost != s.counted || terminal {
+		// The store's lock only when what the stream counts changes (its
+		// buffers grew: rarely, as they grow by doubling) or it ends.
+		m.mu.Lock()
+		if m.streams[id] != s { // removed since the check above
+			m.mu.Unlock()
+			return ErrStreamNotFound
+		}
+		if !m.makeRoom(cost-s.counted) && !terminal {
+			m.mu.Unlock()
+			return ErrStoreFull
+		}
+		m.total += cost - s.counted
+		s.counted = cost
+		if terminal {
+			s.finished = m.finished.PushBack(s)
+			s.timer = time.AfterFunc(m.opts.TTL, func() {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				m.remove(s)
+			})
+		}
+		m.mu.Unlock()
 	}
 	s.text, s.ends, s.others, s.otherBytes = next.text, next.ends, next.others, next.otherBytes
 	other := len(s.others) - others // the index of the batch's first other record
@@ -275,30 +334,15 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 		}
 		other++
 		s.ends = append(s.ends, memRec{end: uint32(len(s.text)), other: uint32(other)})
-		if r.terminal() {
-			s.ended = true
-			s.finished = m.finished.PushBack(s)
-			s.timer = time.AfterFunc(m.opts.TTL, func() {
-				m.mu.Lock()
-				defer m.mu.Unlock()
-				m.remove(s)
-			})
-		}
+		s.ended = s.ended || r.terminal()
 	}
-	m.total += cost - s.size
-	s.size = cost
-	if s.changed != nil {
-		close(s.changed)
-		s.changed = nil
-	}
+	s.wake()
 	return nil
 }
 
 // Info implements [Store].
 func (m *MemoryStore) Info(ctx context.Context, id string) (*StreamInfo, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.streams[id]
+	s := m.stream(id)
 	if s == nil {
 		return nil, ErrStreamNotFound
 	}
@@ -308,31 +352,106 @@ func (m *MemoryStore) Info(ctx context.Context, id string) (*StreamInfo, error) 
 
 // Read implements [Store].
 func (m *MemoryStore) Read(ctx context.Context, id string, after int64, wait time.Duration) ([]Record, error) {
-	recs, changed, err := m.read(id, after)
-	if len(recs) > 0 || err != nil || changed == nil || wait <= 0 {
-		return recs, err
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-t.C:
-		return nil, nil
-	case <-changed:
-	}
-	recs, _, err = m.read(id, after)
-	return recs, err
+	r := m.reader(id)
+	defer r.stop()
+	return r.read(ctx, after, wait > 0, time.Now().Add(wait), nil)
 }
 
-// read returns the records after after, or, when there are none and the
-// stream goes on, the channel that the next append closes.
-func (m *MemoryStore) read(id string, after int64) ([]Record, <-chan struct{}, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.streams[id]
-	if s == nil {
-		return nil, nil, ErrStreamNotFound
+// memReader reads one stream of a MemoryStore, again and again: a
+// connection's reads wait on its own channel and timer, made once, and
+// fill the caller's buffer, so that a read allocates nothing.
+type memReader struct {
+	m     *MemoryStore
+	id    string
+	s     *memStream // nil until found
+	wake  chan struct{}
+	timer waitTimer
+}
+
+func (m *MemoryStore) reader(id string) *memReader { return &memReader{m: m, id: id} }
+
+// read appends to buf the records with Seq > after (a bounded batch: see
+// Store.Read). If there are none and wait is set, it waits for an append
+// until until (zero: no limit), and returns what there is then; it returns
+// ctx's error when ctx ends first.
+func (r *memReader) read(ctx context.Context, after int64, wait bool, until time.Time, buf []Record) ([]Record, error) {
+	if r.s == nil {
+		if r.s = r.m.stream(r.id); r.s == nil {
+			return buf, ErrStreamNotFound
+		}
+	}
+	var w *memReader
+	if wait {
+		w = r
+	}
+	buf, waiting, err := r.s.read(after, buf, w)
+	if !waiting || err != nil {
+		return buf, err
+	}
+	expired, ok := r.timer.until(until)
+	if !ok {
+		return buf, nil
+	}
+	select {
+	case <-ctx.Done():
+		return buf, ctx.Err()
+	case <-expired:
+		r.timer.fired()
+		return buf, nil
+	case <-r.wake:
+	}
+	buf, _, err = r.s.read(after, buf, nil)
+	return buf, err
+}
+
+func (r *memReader) stop() { r.timer.stop() }
+
+// waitTimer is a reader's timer, made once and set again only when the
+// deadline it waits for changes: a wait costs no timer of its own.
+type waitTimer struct {
+	t     *time.Timer
+	armed time.Time // the deadline t is set for; zero when not running
+}
+
+// until returns the channel that fires at deadline (nil for a zero
+// deadline: no limit), or false if it has passed.
+func (w *waitTimer) until(deadline time.Time) (<-chan time.Time, bool) {
+	if deadline.IsZero() {
+		return nil, true
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		return nil, false
+	}
+	if !w.armed.Equal(deadline) {
+		if w.t == nil {
+			w.t = time.NewTimer(d)
+		} else {
+			w.t.Reset(d)
+		}
+		w.armed = deadline
+	}
+	return w.t.C, true
+}
+
+// fired notes that the timer's channel was received from.
+func (w *waitTimer) fired() { w.armed = time.Time{} }
+
+func (w *waitTimer) stop() {
+	if w.t != nil {
+		w.t.Stop()
+		w.armed = time.Time{}
+	}
+}
+
+// read appends the records after after to buf; when there are none and
+// the stream goes on, it registers w to be woken by the next append and
+// reports waiting.
+func (s *memStream) read(after int64, buf []Record, w *memReader) (_ []Record, waiting bool, _ error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.removed.Load() {
+		return buf, false, ErrStreamNotFound
 	}
 	if after < -1 {
 		after = -1
@@ -341,52 +460,59 @@ func (m *MemoryStore) read(id string, after int64) ([]Record, <-chan struct{}, e
 		// A bounded batch: a reader far behind (a resume from the start)
 		// reads the log in pieces, so that what it holds and encodes at
 		// once stays small.
-		recs := make([]Record, 0, min(n-after-1, maxReadRecords))
-		for i, size := after+1, 0; i < n && len(recs) < maxReadRecords && size < maxReadBytes; i++ {
+		if buf == nil {
+			buf = make([]Record, 0, min(n-after-1, maxReadRecords))
+		}
+		for i, size, got := after+1, 0, 0; i < n && got < maxReadRecords && size < maxReadBytes; i, got = i+1, got+1 {
 			r := s.record(int(i))
 			size += len(r.Text)
-			recs = append(recs, r)
+			buf = append(buf, r)
 		}
-		return recs, nil, nil
+		return buf, false, nil
 	}
-	if s.ended {
-		return nil, nil, nil
+	if s.ended || w == nil {
+		return buf, false, nil
 	}
-	if s.changed == nil {
-		s.changed = make(chan struct{})
+	if w.wake == nil {
+		w.wake = make(chan struct{}, 1)
 	}
-	return nil, s.changed, nil
+	select {
+	case <-w.wake: // a signal left from an earlier wait
+	default:
+	}
+	if !slices.Contains(s.waiters, w.wake) { // still there after a wait that timed out
+		s.waiters = append(s.waiters, w.wake)
+	}
+	return buf, true, nil
 }
 
 // has reports whether the store holds stream id.
-func (m *MemoryStore) has(id string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.streams[id] != nil
-}
+func (m *MemoryStore) has(id string) bool { return m.stream(id) != nil }
 
 // forget drops stream id at once, waking its waiting readers (who then
 // find it gone).
 func (m *MemoryStore) forget(id string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if s := m.streams[id]; s != nil {
+	s := m.streams[id]
+	if s != nil {
 		m.remove(s)
-		if s.changed != nil {
-			close(s.changed)
-			s.changed = nil
-		}
+	}
+	m.mu.Unlock()
+	if s != nil {
+		s.mu.Lock()
+		s.wake()
+		s.mu.Unlock()
 	}
 }
 
 // Touch implements [Store].
 func (m *MemoryStore) Touch(ctx context.Context, id string, lease time.Duration) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.streams[id]
+	s := m.stream(id)
 	if s == nil {
 		return ErrStreamNotFound
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if t := time.Now().Add(lease); t.After(s.lease) {
 		s.lease = t
 	}
@@ -395,21 +521,19 @@ func (m *MemoryStore) Touch(ctx context.Context, id string, lease time.Duration)
 
 // Attached implements [Store].
 func (m *MemoryStore) Attached(ctx context.Context, id string) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.streams[id]
+	s := m.stream(id)
 	if s == nil {
 		return false, ErrStreamNotFound
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return time.Now().Before(s.lease), nil
 }
 
 // Alive implements [Store]: a memory store's producers run in its own
 // process, so a known stream is alive.
 func (m *MemoryStore) Alive(ctx context.Context, id string) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.streams[id] == nil {
+	if m.stream(id) == nil {
 		return false, ErrStreamNotFound
 	}
 	return true, nil
@@ -417,14 +541,13 @@ func (m *MemoryStore) Alive(ctx context.Context, id string) (bool, error) {
 
 // Stop implements [Store].
 func (m *MemoryStore) Stop(ctx context.Context, id string) error {
-	m.mu.Lock()
-	s := m.streams[id]
+	s := m.stream(id)
 	if s == nil {
-		m.mu.Unlock()
 		return ErrStreamNotFound
 	}
+	s.mu.Lock()
 	if s.ended || s.stopped {
-		m.mu.Unlock()
+		s.mu.Unlock()
 		return nil
 	}
 	s.stopped = true
@@ -433,7 +556,7 @@ func (m *MemoryStore) Stop(ctx context.Context, id string) error {
 		fs = append(fs, *f)
 	}
 	clear(s.watchers)
-	m.mu.Unlock()
+	s.mu.Unlock()
 	for _, f := range fs {
 		f()
 	}
@@ -442,14 +565,13 @@ func (m *MemoryStore) Stop(ctx context.Context, id string) error {
 
 // WatchStop implements [Store].
 func (m *MemoryStore) WatchStop(ctx context.Context, id string, f func()) (func(), error) {
-	m.mu.Lock()
-	s := m.streams[id]
+	s := m.stream(id)
 	if s == nil {
-		m.mu.Unlock()
 		return nil, ErrStreamNotFound
 	}
+	s.mu.Lock()
 	if s.stopped {
-		m.mu.Unlock()
+		s.mu.Unlock()
 		f()
 		return func() {}, nil
 	}
@@ -458,10 +580,10 @@ func (m *MemoryStore) WatchStop(ctx context.Context, id string, f func()) (func(
 	}
 	key := &f
 	s.watchers[key] = struct{}{}
-	m.mu.Unlock()
+	s.mu.Unlock()
 	return func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		delete(s.watchers, key)
 	}, nil
 }

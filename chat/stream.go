@@ -55,6 +55,7 @@ type producer struct {
 	ended   func() // if set, called once the terminal record is logged (or failed to be)
 	seq     int64
 	mirror  *MemoryStore // the handler's mirror, while it holds this stream
+	feed    *feed        // to the connection that started the stream, while it follows
 
 	panicked *providerPanic
 
@@ -103,16 +104,22 @@ func (p *producer) record(kind RecordKind) Record {
 }
 
 // append logs recs in the store, and in the mirror for the connections
-// of this process. A terminal record goes to the mirror even when the store
-// refused it, so that they still end properly; a mirror that cannot take
-// the stream drops it, and its readers go on from the store.
+// of this process, then hands them to the feed of the connection that
+// started the stream. A terminal record goes to the mirror and the feed
+// even when the store refused it, so that their readers still end
+// properly; a mirror that cannot take the stream drops it, and its readers
+// go on from the store.
 func (p *producer) append(ctx context.Context, recs []Record) error {
 	err := p.h.store.Append(ctx, p.info.ID, recs...)
-	if m := p.mirror; m != nil && (err == nil || recs[len(recs)-1].terminal()) {
+	logged := err == nil || recs[len(recs)-1].terminal()
+	if m := p.mirror; m != nil && logged {
 		if merr := m.Append(ctx, p.info.ID, recs...); merr != nil {
 			m.forget(p.info.ID)
 			p.mirror = nil
 		}
+	}
+	if p.feed != nil && logged {
+		p.feed.push(recs)
 	}
 	return err
 }
@@ -441,12 +448,20 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		remote  = !h.producers.local(info.ID)
 		aliveAt = time.Now().Add(aliveEvery)
 		// A generation of this process is followed from the mirror, with
-		// no store round trip per event.
-		src = h.store
+		// no store round trip per event; the connection that started it,
+		// from its producer's feed.
+		src logSource
 	)
-	if !remote && h.mirror != nil && h.mirror.has(info.ID) {
-		src = h.mirror
+	switch {
+	case p != nil && p.feed != nil:
+		src = p.feed
+	case !remote && h.mirror != nil && h.mirror.has(info.ID):
+		src = source(h.mirror, info.ID)
+	default:
+		src = source(h.store, info.ID)
 	}
+	defer func() { src.stop() }()
+	var recs []Record // the batch read, its buffer reused
 	switch {
 	case p != nil: // the connection that started the stream sees them all
 		enc.transient = p.transientValue
@@ -501,9 +516,9 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 			}
 			touchAt = now.Add(lease / 4)
 		}
-		wait := time.Minute
+		var until time.Time // the next deadline; zero: none
 		if lease > 0 {
-			wait = min(wait, touchAt.Sub(now))
+			until = earliest(until, touchAt)
 		}
 		if remote {
 			if !now.Before(aliveAt) {
@@ -513,24 +528,23 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 				}
 				aliveAt = now.Add(aliveEvery)
 			}
-			wait = min(wait, aliveAt.Sub(now))
+			until = earliest(until, aliveAt)
 		}
 		if !rotateAt.IsZero() {
 			if !now.Before(rotateAt) {
 				return h.rotate(w, &sw, enc, open)
 			}
-			wait = min(wait, rotateAt.Sub(now))
+			until = earliest(until, rotateAt)
 		}
 		ctx := readCtx
 		if drained {
-			ctx, wait = context.WithoutCancel(readCtx), 0
+			ctx = context.WithoutCancel(readCtx)
 		}
-		if behind {
-			wait = 0
-		}
-		recs, err := src.Read(ctx, info.ID, pos, wait)
-		if errors.Is(err, ErrStreamNotFound) && src != h.store {
-			src = h.store // the mirror dropped it: read on from the store
+		var err error
+		recs, err = src.read(ctx, pos, !drained && !behind, until, recs[:0])
+		if m, ok := src.(*memReader); ok && m.m == h.mirror && errors.Is(err, ErrStreamNotFound) {
+			src.stop()
+			src = source(h.store, info.ID) // the mirror dropped it: read on from the store
 			continue
 		}
 		if err != nil {
@@ -607,6 +621,14 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 			return followTerminal
 		}
 	}
+}
+
+// earliest returns the earlier of deadlines a and b, where zero is none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // rotate ends a response that has run for the handler's maximum duration,

@@ -420,6 +420,11 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 		// the answer streams whether or not the note is made).
 		_ = idx.SetChatStream(r.Context(), req.ID, info.ID, chatNoteTTL)
 	}
+	if h.grace == 0 && !h.rotates(mode) {
+		// The generation cannot outlive the request: it runs here.
+		h.startLive(w, r, p, info, ascii)
+		return
+	}
 	readCtx := r.Context()
 	stopCancel := func() bool { return false }
 	if h.grace == 0 {

@@ -103,6 +103,15 @@ func WithStore(s Store) Option {
 // grace, the generation is cancelled ([EndClientGone]). Presence is a lease
 // in the store, renewed every grace/4 by each following connection, so it
 // works across instances. It panics if grace < 0.
+//
+// What it costs: with grace 0 (and no [WithMaxResponse] rotation) the
+// generation cannot outlive its request, so it runs on the request's
+// goroutine and each piece is written as it is logged, as a hand-written
+// handler does; a client that reads slowly then slows the upstream read
+// (each write is bounded by [WithWriteTimeout]). With grace > 0 the
+// generation runs in a goroutine of its own, which hands what it logs to
+// the connection that started it: one goroutine and a few kilobytes more
+// per stream, and a slow client never holds up the upstream.
 func WithDetach(grace time.Duration) Option {
 	if grace < 0 {
 		panic(fmt.Sprintf("chat: WithDetach(%v): negative grace", grace))

@@ -56,6 +56,7 @@ type producer struct {
 	seq     int64
 	mirror  *MemoryStore // the handler's mirror, while it holds this stream
 	feed    *feed        // to the connection that started the stream, while it follows
+	live    *live        // or that connection itself, when the producer runs on its goroutine
 
 	panicked *providerPanic
 
@@ -120,6 +121,9 @@ func (p *producer) append(ctx context.Context, recs []Record) error {
 	}
 	if p.feed != nil && logged {
 		p.feed.push(recs)
+	}
+	if p.live != nil && logged {
+		p.live.deliver(recs)
 	}
 	return err
 }
@@ -433,10 +437,122 @@ func (h *Handler) removeReader(id string) {
 	}
 }
 
+// follower writes one stream's log to one response, in the stream's mode.
+// followLog drives it from reads of the log; a stream that runs on its
+// request's goroutine (see live) drives it from the producer's appends.
+type follower struct {
+	h     *Handler
+	w     http.ResponseWriter
+	r     *http.Request
+	st    streamctx.Starter
+	info  *StreamInfo
+	enc   *encoder
+	sw    *sse.Writer
+	after int64 // the client has the events up to this one
+	whole bool
+}
+
+func (h *Handler) newFollower(w http.ResponseWriter, r *http.Request, st streamctx.Starter, info *StreamInfo, after int64, ascii bool) *follower {
+	return &follower{h: h, w: w, r: r, st: st, info: info, enc: newEncoder(info, ascii, after), after: after, whole: formats[info.Mode].whole}
+}
+
+// open starts the response when the first events are ready: headers and
+// events leave in one write.
+func (f *follower) open() error {
+	if f.st != nil {
+		f.st.Claim()
+	}
+	for k, v := range formats[f.info.Mode].header {
+		f.w.Header().Set(k, v)
+	}
+	if f.info.AILabel {
+		f.w.Header().Set(AILabelHeader, "true")
+	}
+	var err error
+	f.sw, err = sse.NewWriter(f.w, &sse.Options{WriteTimeout: f.h.writeTimeout, HeadersWithFirstWrite: true})
+	return err
+}
+
+// fail ends the response because the store failed.
+func (f *follower) fail(e *Error) followEnd {
+	if f.sw == nil && (f.st == nil || !f.st.Claim()) {
+		_ = f.h.writeError(f.w, e)
+		return followFailed
+	}
+	if f.sw == nil && f.open() != nil {
+		return followGone
+	}
+	f.enc.skip = -1
+	f.enc.addError(e)
+	f.enc.events[len(f.enc.events)-1].ID = "" // not a position in the log
+	_ = f.enc.flush(f.sw)
+	return followFailed
+}
+
+// add encodes a batch of records. It reports whether the batch ended the
+// stream, and, when it already answered (a status for a provider that
+// failed before its first chunk), that nothing more is to be done.
+func (f *follower) add(recs []Record) (terminal, answered bool) {
+	for i := range recs {
+		rec := &recs[i]
+		if rec.Kind == RecordError && rec.Seq == 0 && f.after < 0 && f.sw == nil && (f.st == nil || !f.st.Claim()) {
+			// The provider failed before its first chunk: a status.
+			_ = f.h.writeError(f.w, &Error{Code: rec.Code, Message: rec.Message})
+			return true, true
+		}
+		f.enc.addRecord(rec)
+		terminal = terminal || rec.terminal()
+	}
+	return terminal, false
+}
+
+// send writes what add encoded. done reports that the response is over:
+// with end, why.
+func (f *follower) send(terminal bool) (end followEnd, done bool) {
+	if f.whole {
+		if !terminal {
+			return 0, false // the body is made at the end
+		}
+		ws, _ := f.enc.f.(interface{ wholeStatus() int })
+		if len(f.enc.events) == 1 && ws != nil {
+			if f.info.AILabel {
+				f.w.Header().Set(AILabelHeader, "true")
+			}
+			_ = writeJSON(f.w, ws.wholeStatus(), f.enc.arena)
+		} else {
+			f.w.WriteHeader(http.StatusNoContent) // a resume after the end
+		}
+		return followTerminal, true
+	}
+	if f.enc.pending() {
+		if f.sw == nil {
+			if err := f.open(); err != nil {
+				return followGone, true
+			}
+		}
+		if err := f.enc.flush(f.sw); err != nil {
+			return followGone, true
+		}
+	}
+	if terminal {
+		if f.sw == nil {
+			// A resume after the last event: nothing more will come.
+			// 204 also tells an EventSource to stop reconnecting.
+			if f.st != nil && f.st.Claim() {
+				return followTerminal, true // a keep-alive already answered 200
+			}
+			f.w.Header().Set("Cache-Control", "no-store")
+			f.w.WriteHeader(http.StatusNoContent)
+		}
+		return followTerminal, true
+	}
+	return 0, false
+}
+
 func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx.Starter, info *StreamInfo, after int64, ascii bool, readCtx context.Context, p *producer) followEnd {
 	var (
-		enc      = newEncoder(info, ascii, after)
-		sw       *sse.Writer
+		f        = h.newFollower(w, r, st, info, after, ascii)
+		enc      = f.enc
 		pos      = int64(-1) // the last record read
 		lease    = h.lease(info.Mode)
 		touchAt  time.Time
@@ -476,43 +592,11 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 	if h.rotates(info.Mode) {
 		rotateAt = time.Now().Add(h.maxResponse)
 	}
-	whole := formats[info.Mode].whole
-	// open starts the response when the first events are ready: headers and
-	// events leave in one write.
-	open := func() error {
-		if st != nil {
-			st.Claim()
-		}
-		for k, v := range formats[info.Mode].header {
-			w.Header().Set(k, v)
-		}
-		if info.AILabel {
-			w.Header().Set(AILabelHeader, "true")
-		}
-		var err error
-		sw, err = sse.NewWriter(w, &sse.Options{WriteTimeout: h.writeTimeout, HeadersWithFirstWrite: true})
-		return err
-	}
-	// fail ends the response because the store failed.
-	fail := func(e *Error) followEnd {
-		if sw == nil && (st == nil || !st.Claim()) {
-			_ = h.writeError(w, e)
-			return followFailed
-		}
-		if sw == nil && open() != nil {
-			return followGone
-		}
-		enc.skip = -1
-		enc.addError(e)
-		enc.events[len(enc.events)-1].ID = "" // not a position in the log
-		_ = enc.flush(sw)
-		return followFailed
-	}
 	for {
 		now := time.Now()
 		if lease > 0 && !now.Before(touchAt) {
 			if err := h.store.Touch(r.Context(), info.ID, lease); err != nil && r.Context().Err() == nil {
-				return fail(storeError(err))
+				return f.fail(storeError(err))
 			}
 			touchAt = now.Add(lease / 4)
 		}
@@ -524,7 +608,7 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 			if !now.Before(aliveAt) {
 				alive, err := h.store.Alive(r.Context(), info.ID)
 				if err == nil && !alive {
-					return fail(NewError(CodeUnavailable, lostMessage))
+					return f.fail(NewError(CodeUnavailable, lostMessage))
 				}
 				aliveAt = now.Add(aliveEvery)
 			}
@@ -532,7 +616,7 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		}
 		if !rotateAt.IsZero() {
 			if !now.Before(rotateAt) {
-				return h.rotate(w, &sw, enc, open)
+				return h.rotate(f)
 			}
 			until = earliest(until, rotateAt)
 		}
@@ -550,7 +634,7 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		if err != nil {
 			switch {
 			case readCtx.Err() == nil || drained:
-				return fail(storeError(err))
+				return f.fail(storeError(err))
 			case readCtx != r.Context():
 				drained = true // one last read, for the terminal record
 				continue
@@ -559,8 +643,8 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 			}
 		}
 		if drained && len(recs) == 0 {
-			if sw != nil {
-				_ = enc.flush(sw) // what was read on
+			if f.sw != nil {
+				_ = enc.flush(f.sw) // what was read on
 			}
 			return followGone
 		}
@@ -568,57 +652,18 @@ func (h *Handler) followLog(w http.ResponseWriter, r *http.Request, st streamctx
 		// before it writes, up to a batch: fewer, larger writes, and in
 		// snapshot mode one snapshot for what it catches up.
 		behind = len(recs) > 1
-		terminal := false
-		for i := range recs {
-			rec := &recs[i]
-			pos = rec.Seq
-			if rec.Kind == RecordError && rec.Seq == 0 && after < 0 && sw == nil && (st == nil || !st.Claim()) {
-				// The provider failed before its first chunk: a status.
-				_ = h.writeError(w, &Error{Code: rec.Code, Message: rec.Message})
-				return followTerminal
-			}
-			enc.addRecord(rec)
-			terminal = terminal || rec.terminal()
+		if len(recs) > 0 {
+			pos = recs[len(recs)-1].Seq
+		}
+		terminal, answered := f.add(recs)
+		if answered {
+			return followTerminal
 		}
 		if behind && !terminal && !enc.full() {
 			continue
 		}
-		if whole {
-			if !terminal {
-				continue // the body is made at the end
-			}
-			ws, _ := enc.f.(interface{ wholeStatus() int })
-			if len(enc.events) == 1 && ws != nil {
-				if info.AILabel {
-					w.Header().Set(AILabelHeader, "true")
-				}
-				_ = writeJSON(w, ws.wholeStatus(), enc.arena)
-			} else {
-				w.WriteHeader(http.StatusNoContent) // a resume after the end
-			}
-			return followTerminal
-		}
-		if enc.pending() {
-			if sw == nil {
-				if err := open(); err != nil {
-					return followGone
-				}
-			}
-			if err := enc.flush(sw); err != nil {
-				return followGone
-			}
-		}
-		if terminal {
-			if sw == nil {
-				// A resume after the last event: nothing more will come.
-				// 204 also tells an EventSource to stop reconnecting.
-				if st != nil && st.Claim() {
-					return followTerminal // a keep-alive already answered 200
-				}
-				w.Header().Set("Cache-Control", "no-store")
-				w.WriteHeader(http.StatusNoContent)
-			}
-			return followTerminal
+		if end, done := f.send(terminal); done {
+			return end
 		}
 	}
 }
@@ -633,17 +678,17 @@ func earliest(a, b time.Time) time.Time {
 
 // rotate ends a response that has run for the handler's maximum duration,
 // with a reconnect event that carries the last event id.
-func (h *Handler) rotate(w http.ResponseWriter, sw **sse.Writer, enc *encoder, open func() error) followEnd {
-	if *sw == nil {
-		if err := open(); err != nil {
+func (h *Handler) rotate(f *follower) followEnd {
+	if f.sw == nil {
+		if err := f.open(); err != nil {
 			return followGone
 		}
 	}
-	if err := enc.flush(*sw); err != nil { // what was read on, before it
+	if err := f.enc.flush(f.sw); err != nil { // what was read on, before it
 		return followGone
 	}
-	data, _ := json.Marshal(&ReconnectData{LastEventID: enc.lastID()})
-	if err := (*sw).Send(sse.Event{Name: EventReconnect, Data: data, Retry: reconnectRetry}); err != nil {
+	data, _ := json.Marshal(&ReconnectData{LastEventID: f.enc.lastID()})
+	if err := f.sw.Send(sse.Event{Name: EventReconnect, Data: data, Retry: reconnectRetry}); err != nil {
 		return followGone
 	}
 	return followRotated

@@ -1,0 +1,154 @@
+package chat
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ssechat/ssechat/internal/streamctx"
+)
+
+// The connection of a stream that runs on its request's goroutine holds
+// events that follow its last write closely, to write them together: a
+// burst from the provider leaves in a few writes, while events further
+// apart (a model's pace) leave at once. The hold starts at coalesce and
+// doubles, up to maxCoalesce, while the burst lasts, so that a long burst
+// (a snapshot-mode answer read from a fast upstream, each event the whole
+// text so far) costs few writes.
+const (
+	coalesce    = time.Millisecond
+	maxCoalesce = 32 * time.Millisecond
+)
+
+// live is the connection of a stream whose generation cannot outlive its
+// request (no detach grace, no rotation): the producer runs on the
+// request's goroutine, and each append writes to the client directly
+// (startLive). No goroutine of its own, no wake-up per event: what a
+// hand-written handler does, with the log still written for resumes.
+type live struct {
+	mu       sync.Mutex
+	f        *follower
+	p        *producer
+	lastSend time.Time
+	window   time.Duration // the hold after a write; see coalesce
+	timer    *time.Timer   // sends a held batch
+	held     bool          // events wait for the timer
+	done     bool          // the response is over: the terminal was sent, or the client is gone
+	end      followEnd
+}
+
+// deliver encodes records just logged and writes them, or holds them for
+// a moment when they follow the last write closely. The producer (or its
+// moderation stage) calls it, one call at a time.
+func (l *live) deliver(recs []Record) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return
+	}
+	terminal, answered := l.f.add(recs)
+	if answered {
+		l.finish(followTerminal)
+		return
+	}
+	now := time.Now()
+	if !terminal && !l.f.whole && !l.f.enc.full() && now.Sub(l.lastSend) < l.window {
+		if !l.held {
+			l.held = true
+			d := l.window - now.Sub(l.lastSend)
+			if l.timer == nil {
+				l.timer = time.AfterFunc(d, l.sendHeld)
+			} else {
+				l.timer.Reset(d)
+			}
+		}
+		return
+	}
+	l.window = coalesce // a pause: the next burst starts small
+	l.send(terminal)
+}
+
+// sendHeld writes a held batch, on the timer's goroutine.
+func (l *live) sendHeld() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done && l.held {
+		l.window = min(2*l.window, maxCoalesce) // the burst goes on
+		l.send(false)
+	}
+}
+
+func (l *live) send(terminal bool) {
+	l.held = false
+	wrote := l.f.enc.pending()
+	end, done := l.f.send(terminal)
+	if wrote {
+		// From the write's end: a burst that a slow write holds up is
+		// still a burst.
+		l.lastSend = time.Now()
+	}
+	if done {
+		l.finish(end)
+	}
+}
+
+// finish ends the response. A client that is gone cancels the generation.
+func (l *live) finish(end followEnd) {
+	l.done, l.end = true, end
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	if end == followGone {
+		l.p.cancel(errClientGone)
+	}
+}
+
+// close ends the connection once the producer has: nothing is written
+// after it returns.
+func (l *live) close() followEnd {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		// The producer ended without a terminal record reaching here
+		// (it always logs one; this is a safeguard): send what is held.
+		l.send(false)
+		l.finish(followGone)
+	}
+	return l.end
+}
+
+// startLive runs p on this goroutine, the request's, writing to w as it
+// appends. See live.
+func (h *Handler) startLive(w http.ResponseWriter, r *http.Request, p *producer, info *StreamInfo, ascii bool) {
+	st := starterFor(w, r.Context())
+	if formats[info.Mode].whole {
+		st = nil // one JSON body: no keep-alive may start an event stream
+	}
+	if st != nil {
+		st.Pend()
+	}
+	l := &live{f: h.newFollower(w, r, st, info, -1, ascii), p: p, window: coalesce}
+	l.f.enc.transient = p.transientValue
+	if h.addReader(info.ID) {
+		defer h.removeReader(info.ID)
+	} else { // only with a limit below one
+		_ = h.writeError(w, NewError(CodeTooManyReaders, ""))
+		l.done, l.end = true, followFailed
+		p.cancel(errClientGone)
+	}
+	p.live = l
+	// The client leaving, or a timeout, cancels the generation with the
+	// request's cause. Unregistered on return: net/http cancels the
+	// request's context after ServeHTTP, and AfterFunc would then start a
+	// goroutine per stream for nothing.
+	defer context.AfterFunc(r.Context(), func() { p.cancel(context.Cause(r.Context())) })()
+	p.run()
+	if end := l.close(); st != nil && end != followGone {
+		st.Ended()
+	}
+	if o := streamctx.ObserverFrom(r.Context()); o != nil {
+		o.Finished(report(p.res))
+	}
+	p.rethrow()
+}

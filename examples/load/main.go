@@ -12,8 +12,14 @@
 // first-event time, the gaps between a stream's events, events per second,
 // and how many streams did not end with done. With -pid (the server's
 // process, on Linux) it also prints the server's CPU time per event and
-// its peak resident memory during the run. It stops after -timeout
-// whatever happens.
+// its peak resident memory during the run. -ramp spreads the streams'
+// starts over a duration. -hold measures streams that stay silent (a model
+// that thinks: run the server with a long -mock-delay): each reads to its
+// first event and holds on for the duration, and with -pid the tool
+// prints what one held stream costs the server (the growth of its RSS,
+// divided by the streams). -method GET and -body send another request
+// (a resume, another server's body). It stops after -timeout whatever
+// happens.
 //
 // go run ./examples/load/handwritten is a hand-written SSE handler
 // (fmt.Fprintf and Flush) with the same token source as the example
@@ -22,10 +28,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -40,14 +48,27 @@ func main() {
 	runes := flag.Int("runes", 300, "runes in the user message (the mock echoes it)")
 	timeout := flag.Duration("timeout", 2*time.Minute, "stop after this long")
 	pid := flag.Int("pid", 0, "the server's process id: report its CPU per event and peak RSS (Linux)")
+	ramp := flag.Duration("ramp", 0, "start the streams evenly over this long (0: all at once)")
+	hold := flag.Duration("hold", 0, "hold each stream this long after its first event, then report what a held stream costs (with -pid)")
+	method := flag.String("method", http.MethodPost, "the request method (GET sends no body)")
+	rawBody := flag.String("body", "", "the request body (default: one user message of -runes runes)")
 	flag.Parse()
-	if *streams < 1 || *runes < 1 {
-		fmt.Fprintln(os.Stderr, "load: -streams and -runes must be positive")
+	if *streams < 1 || *runes < 1 || *ramp < 0 || *hold < 0 {
+		fmt.Fprintln(os.Stderr, "load: -streams and -runes must be positive, -ramp and -hold not negative")
 		os.Exit(2)
 	}
 	body, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "user", "content": strings.Repeat("字", *runes)}}})
+	if *rawBody != "" {
+		body = []byte(*rawBody)
+	}
+	if *method == http.MethodGet {
+		body = nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	if *hold > 0 {
+		os.Exit(holdStreams(ctx, *url, *method, body, *streams, *ramp, *hold, *pid))
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *streams, MaxConnsPerHost: 0}}
 
 	type result struct {
@@ -65,10 +86,11 @@ func main() {
 		go func() {
 			defer wg.Done()
 			results[i] = func() result {
+				if !waitTurn(ctx, start, i, *streams, *ramp) {
+					return result{err: "timed out before it started"}
+				}
 				t0 := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, *url, strings.NewReader(string(body)))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := client.Do(req)
+				resp, err := client.Do(newRequest(ctx, *method, *url, body))
 				if err != nil {
 					return result{err: "request: " + err.Error()}
 				}
@@ -145,6 +167,124 @@ func main() {
 	if len(failures) > 0 {
 		os.Exit(1)
 	}
+}
+
+// newRequest makes one stream's request.
+func newRequest(ctx context.Context, method, url string, body []byte) *http.Request {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, url, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+// waitTurn waits until stream i of n starts, spread evenly over ramp after
+// start; false if ctx ended first.
+func waitTurn(ctx context.Context, start time.Time, i, n int, ramp time.Duration) bool {
+	at := start.Add(ramp * time.Duration(i) / time.Duration(n))
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// holdStreams opens n streams, waits for the first event of each, holds
+// them all for hold and reports what the server's resident memory grew by,
+// per stream. It returns the exit code.
+func holdStreams(ctx context.Context, url, method string, body []byte, n int, ramp, hold time.Duration, pid int) int {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	before := procRSS(pid)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		first  = make(chan error, n)
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		ended  int // streams that ended while held
+		events int // events read while held, keep-alive comments included
+	)
+	start := time.Now()
+	for i := range n {
+		wg.Go(func() {
+			if !waitTurn(ctx, start, i, n, ramp) {
+				first <- ctx.Err()
+				return
+			}
+			resp, err := client.Do(newRequest(ctx, method, url, body))
+			if err != nil {
+				first <- err
+				return
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				first <- fmt.Errorf("status %d", resp.StatusCode)
+				return
+			}
+			sc := bufio.NewScanner(resp.Body)
+			started := false
+			for sc.Scan() {
+				line := sc.Text()
+				if !started && strings.HasPrefix(line, "data:") {
+					started = true
+					first <- nil
+					continue
+				}
+				if started && (strings.HasPrefix(line, "data:") || strings.HasPrefix(line, ":")) {
+					mu.Lock()
+					events++
+					mu.Unlock()
+				}
+			}
+			if !started {
+				first <- fmt.Errorf("ended before its first event (%v)", sc.Err())
+				return
+			}
+			if ctx.Err() == nil {
+				mu.Lock()
+				ended++
+				mu.Unlock()
+			}
+		})
+	}
+	failures := map[string]int{}
+	for range n {
+		if err := <-first; err != nil {
+			failures[err.Error()]++
+		}
+	}
+	held := time.Now()
+	fmt.Printf("streams %d, %d held in %v\n", n, n-len(failures), held.Sub(start).Round(time.Millisecond))
+	var peak int64
+	t := time.NewTicker(50 * time.Millisecond)
+	for time.Since(held) < hold && ctx.Err() == nil {
+		peak = max(peak, procRSS(pid))
+		<-t.C
+	}
+	t.Stop()
+	mu.Lock()
+	fmt.Printf("held %v: %d events or keep-alives arrived, %d streams ended\n", hold, events, ended)
+	mu.Unlock()
+	if pid > 0 && before > 0 && n > len(failures) {
+		fmt.Printf("server RSS %d MB before, %d MB held: %.1f KB per held stream\n", before>>20, peak>>20,
+			float64(peak-before)/1024/float64(n-len(failures)))
+	}
+	cancel()
+	wg.Wait()
+	for msg, k := range failures {
+		fmt.Printf("failed %d: %s\n", k, msg)
+	}
+	if len(failures) > 0 {
+		return 1
+	}
+	return 0
 }
 
 // procUsage is what a process used during the run.

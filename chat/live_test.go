@@ -5,7 +5,9 @@ import (
 	"iter"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,14 +17,23 @@ import (
 // in a synctest bubble).
 type slowWriter struct {
 	*httptest.ResponseRecorder
-	delay  time.Duration
-	writes []string
+	delay time.Duration
+	mu    sync.Mutex // the held batch is written on the timer's goroutine
+	all   []string
 }
 
 func (w *slowWriter) Write(p []byte) (int, error) {
 	time.Sleep(w.delay)
-	w.writes = append(w.writes, string(p))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all = append(w.all, string(p))
 	return w.ResponseRecorder.Write(p)
+}
+
+func (w *slowWriter) writes() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.all)
 }
 
 func (w *slowWriter) Flush() { w.ResponseRecorder.Flush() }
@@ -48,34 +59,34 @@ func TestLiveCoalesces(t *testing.T) {
 			}
 			l.deliver([]Record{{Seq: 0, Kind: RecordStart}})
 			seq = 1
-			if len(w.writes) != 1 {
-				t.Fatalf("delay %v: the first event waited: %d writes", delay, len(w.writes))
+			if len(w.writes()) != 1 {
+				t.Fatalf("delay %v: the first event waited: %d writes", delay, len(w.writes()))
 			}
 			for range 100 { // a burst: no time passes between the pieces
 				l.deliver(text("x"))
 			}
-			if len(w.writes) != 1 {
-				t.Fatalf("delay %v: a burst right after a write: %d writes, want it held", delay, len(w.writes))
+			if len(w.writes()) != 1 {
+				t.Fatalf("delay %v: a burst right after a write: %d writes, want it held", delay, len(w.writes()))
 			}
 			time.Sleep(maxCoalesce)
 			synctest.Wait()
-			if len(w.writes) != 2 || strings.Count(w.writes[1], `data: {"text":"x"}`) != 100 {
-				t.Fatalf("delay %v: after the hold: %d writes, the last %q", delay, len(w.writes), w.writes[len(w.writes)-1])
+			if len(w.writes()) != 2 || strings.Count(w.writes()[1], `data: {"text":"x"}`) != 100 {
+				t.Fatalf("delay %v: after the hold: %d writes, the last %q", delay, len(w.writes()), w.writes()[len(w.writes())-1])
 			}
 			time.Sleep(time.Second) // a pause, as between a model's tokens
 			l.deliver(text("y"))
-			if len(w.writes) != 3 || !strings.Contains(w.writes[2], `"y"`) {
-				t.Fatalf("delay %v: a piece after a pause was held: %d writes", delay, len(w.writes))
+			if len(w.writes()) != 3 || !strings.Contains(w.writes()[2], `"y"`) {
+				t.Fatalf("delay %v: a piece after a pause was held: %d writes", delay, len(w.writes()))
 			}
 			l.deliver([]Record{{Seq: seq, Kind: RecordDone, FinishReason: "stop"}})
-			if len(w.writes) != 4 || !strings.Contains(w.writes[3], "event: done") {
-				t.Fatalf("delay %v: the terminal event was held: %d writes", delay, len(w.writes))
+			if len(w.writes()) != 4 || !strings.Contains(w.writes()[3], "event: done") {
+				t.Fatalf("delay %v: the terminal event was held: %d writes", delay, len(w.writes()))
 			}
 			if end := l.close(); end != followTerminal {
 				t.Fatalf("delay %v: end %v", delay, end)
 			}
 			l.deliver(text("late"))
-			if len(w.writes) != 4 {
+			if len(w.writes()) != 4 {
 				t.Fatalf("delay %v: a write after the end", delay)
 			}
 		})

@@ -62,17 +62,8 @@ func (f *feed) read(ctx context.Context, _ int64, wait bool, until time.Time, bu
 		if n > 0 || !wait {
 			return buf, nil
 		}
-		expired, ok := f.timer.until(until)
-		if !ok {
-			return buf, nil
-		}
-		select {
-		case <-ctx.Done():
-			return buf, ctx.Err()
-		case <-expired:
-			f.timer.fired()
-			return buf, nil
-		case <-f.wake:
+		if woken, err := f.timer.wait(ctx, until, f.wake); !woken {
+			return buf, err
 		}
 	}
 }

@@ -388,17 +388,8 @@ func (r *memReader) read(ctx context.Context, after int64, wait bool, until time
 	if !waiting || err != nil {
 		return buf, err
 	}
-	expired, ok := r.timer.until(until)
-	if !ok {
-		return buf, nil
-	}
-	select {
-	case <-ctx.Done():
-		return buf, ctx.Err()
-	case <-expired:
-		r.timer.fired()
-		return buf, nil
-	case <-r.wake:
+	if woken, err := r.timer.wait(ctx, until, r.wake); !woken {
+		return buf, err
 	}
 	buf, _, err = r.s.read(after, buf, nil)
 	return buf, err
@@ -411,6 +402,24 @@ func (r *memReader) stop() { r.timer.stop() }
 type waitTimer struct {
 	t     *time.Timer
 	armed time.Time // the deadline t is set for; zero when not running
+}
+
+// wait waits for a signal on wake until deadline (zero: no limit). It
+// reports whether the signal came; the error is ctx's, if ctx ended first.
+func (w *waitTimer) wait(ctx context.Context, deadline time.Time, wake <-chan struct{}) (bool, error) {
+	expired, ok := w.until(deadline)
+	if !ok {
+		return false, nil
+	}
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-expired:
+		w.armed = time.Time{} // fired, and received
+		return false, nil
+	case <-wake:
+		return true, nil
+	}
 }
 
 // until returns the channel that fires at deadline (nil for a zero
@@ -433,9 +442,6 @@ func (w *waitTimer) until(deadline time.Time) (<-chan time.Time, bool) {
 	}
 	return w.t.C, true
 }
-
-// fired notes that the timer's channel was received from.
-func (w *waitTimer) fired() { w.armed = time.Time{} }
 
 func (w *waitTimer) stop() {
 	if w.t != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/chattest"
+	"github.com/ssechat/ssechat/internal/servertest"
 )
 
 // handwritten is what a typical hand-rolled streaming endpoint does with the
@@ -158,6 +160,59 @@ func BenchmarkPacedStreams(b *testing.B) {
 				b.Fatalf("%d events, want %d", events, b.N*streams*n)
 			}
 			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(events)/1000, "cpu-us/event")
+		})
+	}
+}
+
+// BenchmarkHeldStreams measures what a held, silent stream costs (a model
+// that thinks before its next token): 500 streams over real loopback
+// connections, each read to its first event while its provider waits,
+// for ssechat with and without a detach grace and for the hand-written
+// handler. The client's side is in the figures too, the same for all: the
+// differences are the servers'. Run with -benchtime 1x.
+func BenchmarkHeldStreams(b *testing.B) {
+	const n = 500
+	body := []byte(`{"messages":[{"role":"user","content":"hi"}]}`)
+	for _, bc := range []struct {
+		name string
+		h    func(chat.Provider) http.Handler
+	}{
+		{"ssechat", func(p chat.Provider) http.Handler { return chat.NewHandler(p) }},
+		{"ssechat-detach", func(p chat.Provider) http.Handler { return chat.NewHandler(p, chat.WithDetach(time.Hour)) }},
+		{"handwritten", handwritten},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				h := bc.h(&chattest.Provider{Tokens: []string{"thinking…"}, Block: true})
+				srv := httptest.NewServer(h)
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				g0 := runtime.NumGoroutine()
+				resps := make([]*http.Response, 0, n)
+				for range n {
+					resp, err := client.Post(srv.URL, "application/json", bytes.NewReader(body))
+					if err != nil {
+						b.Fatal(err)
+					}
+					resps = append(resps, resp)
+					servertest.ReadUntil(b, resp.Body, "thinking…")
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/stream")
+				b.ReportMetric(float64(after.StackInuse-before.StackInuse)/n, "stack-B/stream")
+				b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/stream")
+				for _, resp := range resps {
+					resp.Body.Close()
+				}
+				if ch, ok := h.(*chat.Handler); ok {
+					_ = ch.Shutdown(canceledContext()) // ends the detached generations
+				}
+				client.CloseIdleConnections()
+				srv.Close()
+			}
 		})
 	}
 }

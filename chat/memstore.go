@@ -258,6 +258,12 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 	if s == nil {
 		return ErrStreamNotFound
 	}
+	return m.appendTo(s, recs)
+}
+
+// appendTo appends to stream s, which its producer looked up once.
+func (m *MemoryStore) appendTo(s *memStream, recs []Record) error {
+	id := s.info.ID
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.removed.Load() {

@@ -55,6 +55,7 @@ type producer struct {
 	ended   func() // if set, called once the terminal record is logged (or failed to be)
 	seq     int64
 	mirror  *MemoryStore // the handler's mirror, while it holds this stream
+	mem     *memStream   // the stream in the handler's store, when that is a MemoryStore: no lookup per append
 	feed    *feed        // to the connection that started the stream, while it follows
 	live    *live        // or that connection itself, when the producer runs on its goroutine
 
@@ -86,6 +87,9 @@ func (h *Handler) newProducer(r *http.Request, req *Request, info *StreamInfo, s
 		done:    make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancelCause(p.hookCtx)
+	if m, ok := h.store.(*MemoryStore); ok {
+		p.mem = m.stream(info.ID)
+	}
 	if h.mirror != nil && h.mirror.Create(r.Context(), info) == nil {
 		p.mirror = h.mirror
 	}
@@ -111,7 +115,12 @@ func (p *producer) record(kind RecordKind) Record {
 // properly; a mirror that cannot take the stream drops it, and its readers
 // go on from the store.
 func (p *producer) append(ctx context.Context, recs []Record) error {
-	err := p.h.store.Append(ctx, p.info.ID, recs...)
+	var err error
+	if p.mem != nil {
+		err = p.h.store.(*MemoryStore).appendTo(p.mem, recs)
+	} else {
+		err = p.h.store.Append(ctx, p.info.ID, recs...)
+	}
 	logged := err == nil || recs[len(recs)-1].terminal()
 	if m := p.mirror; m != nil && logged {
 		if merr := m.Append(ctx, p.info.ID, recs...); merr != nil {

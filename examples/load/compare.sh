@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the example server (ssechat) and the hand-written baseline side by
-# side with the same token source, and loads each in turn with the same
-# streams. Linux (the load tool reads /proc for CPU and memory).
+# Runs the example server (ssechat) and the baselines of
+# examples/load/handwritten (fmt.Fprintf, go-sse, raw writes) side by side
+# with the same token source, and loads each in turn with the same streams. Linux (the load tool reads /proc for CPU and memory).
 #
 #   examples/load/compare.sh [streams] [runes] [delay]
 #       streams answers of runes/3 events, one every delay (default 2000 600 30ms)
@@ -58,4 +58,6 @@ run "ssechat, -detach 30s" "$bin/server" -mock-delay "$delay" -keepalive 5s -det
 if [ -n "${REDIS_URL:-}" ]; then
 	run "ssechat, -detach 0, Redis" "$bin/server" -mock-delay "$delay" -keepalive 5s -detach 0 -redis "$REDIS_URL"
 fi
-run "hand-written (fmt.Fprintf + Flush)" "$bin/handwritten" -mock-delay "$delay"
+run "hand-written (fmt.Fprintf + Flush)" "$bin/handwritten" -mock-delay "$delay" -kind fprintf
+run "go-sse (Session.Send + Flush)" "$bin/handwritten" -mock-delay "$delay" -kind gosse
+run "raw writes (no net/http)" "$bin/handwritten" -mock-delay "$delay" -kind raw

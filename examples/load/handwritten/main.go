@@ -1,56 +1,167 @@
-// Command handwritten is a hand-written SSE chat handler, the baseline that
-// examples/load compares ssechat with: it decodes the same request, echoes
-// the last user message a few runes at a time with the same delay as the
-// example server's mock, and writes each piece with fmt.Fprintf and Flush.
-// No resume, no keep-alive, no limits: what most hand-written servers do.
+// Command handwritten is the baseline that examples/load compares ssechat
+// with: a chat endpoint that decodes the same request and echoes the last
+// user message a few runes at a time, with the same delay as the example
+// server's mock. No resume, no keep-alive, no limits. -kind chooses how it
+// writes:
 //
-//	go run ./examples/load/handwritten -addr 127.0.0.1:8081 -mock-delay 30ms
+//	fprintf  fmt.Fprintf and Flush per event: what most hand-written servers do (default)
+//	gosse    github.com/tmaxmax/go-sse's Session.Send and Flush per event
+//	raw      no net/http: a bare TCP server that reads the request's head and
+//	         body and writes each event to the socket, the floor of what any
+//	         server spends
+//
+//	go run ./examples/load/handwritten -addr 127.0.0.1:8081 -mock-delay 30ms -kind fprintf
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net"
 	"net/http"
+	"net/textproto"
+	"strconv"
 	"time"
+
+	gosse "github.com/tmaxmax/go-sse"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
 	delay := flag.Duration("mock-delay", 30*time.Millisecond, "the delay per chunk of 3 runes")
+	kind := flag.String("kind", "fprintf", "how events are written: fprintf, gosse or raw")
 	flag.Parse()
-	http.HandleFunc("/chat", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Messages []struct{ Role, Content string } `json:"messages"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) == 0 {
+	switch *kind {
+	case "fprintf":
+		http.HandleFunc("/chat", func(w http.ResponseWriter, r *http.Request) {
+			text, ok := decode(w, r.Body)
+			if !ok {
+				return
+			}
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			flusher := w.(http.Flusher)
+			echo(r.Context(), text, *delay, func(name, data string) error {
+				_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, data)
+				flusher.Flush()
+				return err
+			})
+		})
+	case "gosse":
+		http.HandleFunc("/chat", func(w http.ResponseWriter, r *http.Request) {
+			text, ok := decode(w, r.Body)
+			if !ok {
+				return
+			}
+			s, err := gosse.Upgrade(w, r)
+			if err != nil {
+				return
+			}
+			echo(r.Context(), text, *delay, func(name, data string) error {
+				m := &gosse.Message{Type: gosse.Type(name)}
+				m.AppendData(data)
+				if err := s.Send(m); err != nil {
+					return err
+				}
+				return s.Flush()
+			})
+		})
+	case "raw":
+		log.Fatal(serveRaw(*addr, *delay))
+	default:
+		log.Fatalf("-kind %q: want fprintf, gosse or raw", *kind)
+	}
+	log.Fatal(http.ListenAndServe(*addr, nil))
+}
+
+// decode reads the request body and returns the last message's runes, or
+// answers 400.
+func decode(w http.ResponseWriter, body io.Reader) ([]rune, bool) {
+	var req struct {
+		Messages []struct{ Role, Content string } `json:"messages"`
+	}
+	if err := json.NewDecoder(body).Decode(&req); err != nil || len(req.Messages) == 0 {
+		if w != nil {
 			http.Error(w, "bad request", http.StatusBadRequest)
+		}
+		return nil, false
+	}
+	return []rune(req.Messages[len(req.Messages)-1].Content), true
+}
+
+// echo sends a start event, text 3 runes per delta event with delay before
+// each, and a done event, stopping at the first failed send or when ctx
+// ends.
+func echo(ctx context.Context, text []rune, delay time.Duration, send func(name, data string) error) {
+	if send("start", "{}") != nil {
+		return
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for len(text) > 0 {
+		n := min(3, len(text))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(delay)
+		b, _ := json.Marshal(map[string]string{"text": string(text[:n])})
+		if send("delta", string(b)) != nil {
 			return
 		}
-		text := []rune(req.Messages[len(req.Messages)-1].Content)
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.Header().Set("Cache-Control", "no-cache")
-		flusher := w.(http.Flusher)
-		fmt.Fprintf(w, "event: start\ndata: {}\n\n")
-		flusher.Flush()
-		t := time.NewTimer(*delay)
-		defer t.Stop()
-		for len(text) > 0 {
-			n := min(3, len(text))
-			select {
-			case <-r.Context().Done():
-				return
-			case <-t.C:
-			}
-			t.Reset(*delay)
-			b, _ := json.Marshal(map[string]string{"text": string(text[:n])})
-			fmt.Fprintf(w, "event: delta\ndata: %s\n\n", b)
-			flusher.Flush()
-			text = text[n:]
+		text = text[n:]
+	}
+	send("done", `{"finish_reason":"stop"}`)
+}
+
+// serveRaw answers every connection's one request over bare TCP: it reads
+// the request line, the header and the body (by Content-Length), then
+// writes a chunked event stream, one write per event.
+func serveRaw(addr string, delay time.Duration) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "event: done\ndata: {\"finish_reason\":\"stop\"}\n\n")
-		flusher.Flush()
-	})
-	log.Fatal(http.ListenAndServe(*addr, nil))
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			tp := textproto.NewReader(br)
+			if _, err := tp.ReadLine(); err != nil { // POST /chat HTTP/1.1
+				return
+			}
+			head, err := tp.ReadMIMEHeader()
+			if err != nil {
+				return
+			}
+			n, err := strconv.Atoi(head.Get("Content-Length"))
+			if err != nil || n < 0 || n > 1<<20 {
+				return
+			}
+			text, ok := decode(nil, io.LimitReader(br, int64(n)))
+			if !ok {
+				io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+				return
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"); err != nil {
+				return
+			}
+			// A client that leaves makes the next write fail.
+			echo(context.Background(), text, delay, func(name, data string) error {
+				ev := "event: " + name + "\ndata: " + data + "\n\n"
+				_, err := fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev) // one write
+				return err
+			})
+			io.WriteString(c, "0\r\n\r\n")
+		}()
+	}
 }

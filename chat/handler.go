@@ -315,7 +315,9 @@ func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, req *Reques
 	if !utf8.Valid(body) {
 		return NewError(CodeInvalidRequest, "the request body is not valid UTF-8")
 	}
-	if err := json.Unmarshal(body, req); err != nil {
+	// Request.UnmarshalJSON without a json.Unmarshal around it (see
+	// Request.decode).
+	if err := req.decode(body); err != nil {
 		msg := "the request body is not valid JSON"
 		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field != "" {
 			msg = te.Field + ": wrong type " + te.Value
@@ -387,9 +389,28 @@ func WriteError(w http.ResponseWriter, e *Error) error {
 // start begins a new stream: a producer fills its log while this
 // connection follows it.
 func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mode Mode, ascii bool) {
+	// In parts, each in a function of its own, so that a live stream's
+	// goroutine carries only small frames below its provider (see
+	// producer.generate).
+	p := h.newStream(w, r, req, mode)
+	switch {
+	case p == nil:
+	case h.grace == 0 && !h.rotates(mode):
+		// The generation cannot outlive the request: it runs here.
+		h.startLive(w, r, p, p.info, ascii)
+	default:
+		h.startFollowed(w, r, p, ascii)
+	}
+}
+
+// newStream creates a stream and its producer, or answers with an error
+// and returns nil.
+//
+//go:noinline
+func (h *Handler) newStream(w http.ResponseWriter, r *http.Request, req *Request, mode Mode) *producer {
 	if h.producers.isClosing() {
 		_ = h.writeError(w, NewError(CodeUnavailable, shutdownMessage))
-		return
+		return nil
 	}
 	started := time.Now()
 	info := &StreamInfo{
@@ -398,12 +419,12 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 	}
 	if err := h.store.Create(r.Context(), info); err != nil {
 		_ = h.writeError(w, storeError(err))
-		return
+		return nil
 	}
 	p, err := h.newProducer(r, req, info, started)
 	if err != nil {
 		_ = h.writeError(w, storeError(err))
-		return
+		return nil
 	}
 	if !h.producers.add(p) { // Shutdown began since the check above
 		p.unwatch()
@@ -413,18 +434,22 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 		_ = p.append(ctx, []Record{{Kind: RecordError, Code: CodeUnavailable, Message: shutdownMessage}})
 		cancel()
 		_ = h.writeError(w, NewError(CodeUnavailable, shutdownMessage))
-		return
+		return nil
 	}
 	if idx, ok := h.store.(ChatIndex); ok && req.ID != "" {
 		// The chat's running stream, for ChatStreamHandler (best effort:
 		// the answer streams whether or not the note is made).
 		_ = idx.SetChatStream(r.Context(), req.ID, info.ID, chatNoteTTL)
 	}
-	if h.grace == 0 && !h.rotates(mode) {
-		// The generation cannot outlive the request: it runs here.
-		h.startLive(w, r, p, info, ascii)
-		return
-	}
+	return p
+}
+
+// startFollowed runs p in a goroutine of its own, which may outlive the
+// request (a detach grace, a rotation), and follows its log.
+//
+//go:noinline
+func (h *Handler) startFollowed(w http.ResponseWriter, r *http.Request, p *producer, ascii bool) {
+	info, req, started := p.info, p.req, p.res.Started
 	readCtx := r.Context()
 	stopCancel := func() bool { return false }
 	if h.grace == 0 {

@@ -53,10 +53,18 @@ func (l *live) deliver(recs []Record) {
 		return
 	}
 	now := time.Now()
-	if !terminal && !l.f.whole && !l.f.enc.full() && now.Sub(l.lastSend) < l.window {
+	// The response's first write (its head, which net/http writes with a
+	// frame of almost 3 KB) goes out on the timer's goroutine, at once:
+	// written from here, deep in the provider's call stack, it would grow
+	// this goroutine's stack to 16 KB for as long as the stream lasts.
+	first := l.f.sw == nil
+	if !terminal && !l.f.whole && (first || !l.f.enc.full() && now.Sub(l.lastSend) < l.window) {
 		if !l.held {
 			l.held = true
 			d := l.window - now.Sub(l.lastSend)
+			if first {
+				d = 0
+			}
 			if l.timer == nil {
 				l.timer = time.AfterFunc(d, l.sendHeld)
 			} else {
@@ -74,7 +82,9 @@ func (l *live) sendHeld() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.done && l.held {
-		l.window = min(2*l.window, maxCoalesce) // the burst goes on
+		if l.f.sw != nil {
+			l.window = min(2*l.window, maxCoalesce) // the burst goes on
+		}
 		l.send(false)
 	}
 }
@@ -121,6 +131,25 @@ func (l *live) close() followEnd {
 // startLive runs p on this goroutine, the request's, writing to w as it
 // appends. See live.
 func (h *Handler) startLive(w http.ResponseWriter, r *http.Request, p *producer, info *StreamInfo, ascii bool) {
+	l, st := h.newLive(w, r, p, info, ascii)
+	if h.addReader(info.ID) {
+		defer h.removeReader(info.ID)
+	} else { // only with a limit below one
+		l.refuse(h, w)
+	}
+	// The client leaving, or a timeout, cancels the generation with the
+	// request's cause. Unregistered on return: net/http cancels the
+	// request's context after ServeHTTP, and AfterFunc would then start a
+	// goroutine per stream for nothing.
+	defer context.AfterFunc(r.Context(), func() { p.cancel(context.Cause(r.Context())) })()
+	p.run()
+	l.wrapUp(r, st)
+}
+
+// newLive makes p's connection. Out of startLive, as generate explains.
+//
+//go:noinline
+func (h *Handler) newLive(w http.ResponseWriter, r *http.Request, p *producer, info *StreamInfo, ascii bool) (*live, streamctx.Starter) {
 	st := starterFor(w, r.Context())
 	if formats[info.Mode].whole {
 		st = nil // one JSON body: no keep-alive may start an event stream
@@ -130,25 +159,29 @@ func (h *Handler) startLive(w http.ResponseWriter, r *http.Request, p *producer,
 	}
 	l := &live{f: h.newFollower(w, r, st, info, -1, ascii), p: p, window: coalesce}
 	l.f.enc.transient = p.transientValue
-	if h.addReader(info.ID) {
-		defer h.removeReader(info.ID)
-	} else { // only with a limit below one
-		_ = h.writeError(w, NewError(CodeTooManyReaders, ""))
-		l.done, l.end = true, followFailed
-		p.cancel(errClientGone)
-	}
 	p.live = l
-	// The client leaving, or a timeout, cancels the generation with the
-	// request's cause. Unregistered on return: net/http cancels the
-	// request's context after ServeHTTP, and AfterFunc would then start a
-	// goroutine per stream for nothing.
-	defer context.AfterFunc(r.Context(), func() { p.cancel(context.Cause(r.Context())) })()
-	p.run()
+	return l, st
+}
+
+// refuse answers that the stream has too many readers, and cancels it.
+//
+//go:noinline
+func (l *live) refuse(h *Handler, w http.ResponseWriter) {
+	_ = h.writeError(w, NewError(CodeTooManyReaders, ""))
+	l.done, l.end = true, followFailed
+	l.p.cancel(errClientGone)
+}
+
+// wrapUp closes the connection once the producer has returned, and
+// reports the stream to the middleware.
+//
+//go:noinline
+func (l *live) wrapUp(r *http.Request, st streamctx.Starter) {
 	if end := l.close(); st != nil && end != followGone {
 		st.Ended()
 	}
 	if o := streamctx.ObserverFrom(r.Context()); o != nil {
-		o.Finished(report(p.res))
+		o.Finished(report(l.p.res))
 	}
-	p.rethrow()
+	l.p.rethrow()
 }

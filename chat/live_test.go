@@ -38,8 +38,9 @@ func (w *slowWriter) writes() []string {
 
 func (w *slowWriter) Flush() { w.ResponseRecorder.Flush() }
 
-// TestLiveCoalesces: a stream on its request's goroutine writes a piece at
-// once when it comes after a pause, holds pieces that follow a write
+// TestLiveCoalesces: a stream on its request's goroutine writes its first
+// event at once on another goroutine, a piece at once when it comes after
+// a pause, holds pieces that follow a write
 // closely and writes them together, and counts the pause from the end of
 // the last write, so that a burst held up by a slow write is still one.
 func TestLiveCoalesces(t *testing.T) {
@@ -57,9 +58,17 @@ func TestLiveCoalesces(t *testing.T) {
 				seq++
 				return []Record{{Seq: seq - 1, Kind: RecordText, Text: s}}
 			}
+			start := time.Now()
 			l.deliver([]Record{{Seq: 0, Kind: RecordStart}})
 			seq = 1
-			if len(w.writes()) != 1 {
+			// The first write, the response's head with it, goes out at
+			// once on the timer's goroutine (not this deep one).
+			if len(w.writes()) != 0 {
+				t.Fatalf("delay %v: the first write was made on the producer's goroutine", delay)
+			}
+			time.Sleep(delay + time.Nanosecond)
+			synctest.Wait()
+			if len(w.writes()) != 1 || time.Since(start) > delay+time.Nanosecond {
 				t.Fatalf("delay %v: the first event waited: %d writes", delay, len(w.writes()))
 			}
 			for range 100 { // a burst: no time passes between the pieces

@@ -56,10 +56,10 @@ func inArena(r *Record) bool { return r.Kind == RecordText || r.Kind == RecordRe
 // recordCost is what a record other than text counts: the whole Record.
 const recordCost = int64(unsafe.Sizeof(Record{}))
 
-// cost is what the log takes: the capacity of its buffers, so that what
+// logCost is what a log takes: the capacity of its buffers, so that what
 // is counted is what is held, and what the other records point to.
-func (s *memStream) cost() int64 {
-	return int64(cap(s.text)) + int64(cap(s.ends))*int64(unsafe.Sizeof(memRec{})) + int64(cap(s.others))*recordCost + s.otherBytes
+func logCost(text []byte, ends []memRec, others []Record, held int64) int64 {
+	return int64(cap(text)) + int64(cap(ends))*int64(unsafe.Sizeof(memRec{})) + int64(cap(others))*recordCost + held
 }
 
 // heldBytes is what a record other than text points to.
@@ -100,6 +100,11 @@ func grow[T any](b []T, n int) []T {
 	if len(b)+n <= cap(b) {
 		return b
 	}
+	return regrow(b, n)
+}
+
+//go:noinline
+func regrow[T any](b []T, n int) []T {
 	c := max(len(b)+n, 2*cap(b))
 	if cap(b) >= 1<<12 {
 		c = max(len(b)+n, cap(b)+cap(b)/4)
@@ -262,8 +267,12 @@ func (m *MemoryStore) Append(ctx context.Context, id string, recs ...Record) err
 }
 
 // appendTo appends to stream s, which its producer looked up once.
+//
+// It runs on the producer's goroutine for every event, which may be the
+// request's, deep in the provider's call stack: its frame is kept small
+// (no Record copied, the rare paths in functions of their own), so that the
+// request's goroutine stays within its first stack (see BenchmarkHeldStreams).
 func (m *MemoryStore) appendTo(s *memStream, recs []Record) error {
-	id := s.info.ID
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.removed.Load() {
@@ -272,14 +281,15 @@ func (m *MemoryStore) appendTo(s *memStream, recs []Record) error {
 	// Check the whole batch first: it goes in entirely or not at all.
 	var texts, others int
 	terminal := false
-	for i, r := range recs {
+	for i := range recs {
+		r := &recs[i]
 		if s.ended || i > 0 && recs[i-1].terminal() {
-			return fmt.Errorf("chat: stream %q has ended", id)
+			return s.errEnded()
 		}
 		if r.Seq != int64(len(s.ends)+i) {
-			return fmt.Errorf("chat: stream %q: record %d appended at %d", id, r.Seq, len(s.ends)+i)
+			return s.errSeq(r.Seq, len(s.ends)+i)
 		}
-		if inArena(&r) {
+		if inArena(r) {
 			texts += len(r.Text)
 		} else {
 			others++
@@ -291,45 +301,30 @@ func (m *MemoryStore) appendTo(s *memStream, recs []Record) error {
 	}
 	// What the log would cost with the batch; a terminal record is taken
 	// even past the limits.
-	next := memStream{text: grow(s.text, texts), ends: grow(s.ends, len(recs)), others: grow(s.others, others), otherBytes: s.otherBytes}
-	for _, r := range recs {
-		if !inArena(&r) {
-			next.others = append(next.others, r)
-			next.otherBytes += heldBytes(&r)
+	text, ends, more := grow(s.text, texts), grow(s.ends, len(recs)), grow(s.others, others)
+	held := s.otherBytes
+	for i := range recs {
+		if r := &recs[i]; !inArena(r) {
+			more = append(more, *r)
+			held += heldBytes(r)
 		}
 	}
-	cost := next.cost()
+	cost := logCost(text, ends, more, held)
 	if !terminal && cost > m.opts.MaxStreamBytes {
 		return ErrStreamTooLarge
 	}
 	if cost != s.counted || terminal {
 		// The store's lock only when what the stream counts changes (its
 		// buffers grew: rarely, as they grow by doubling) or it ends.
-		m.mu.Lock()
-		if m.streams[id] != s { // removed since the check above
-			m.mu.Unlock()
-			return ErrStreamNotFound
+		if err := m.recount(s, cost, terminal); err != nil {
+			return err
 		}
-		if !m.makeRoom(cost-s.counted) && !terminal {
-			m.mu.Unlock()
-			return ErrStoreFull
-		}
-		m.total += cost - s.counted
-		s.counted = cost
-		if terminal {
-			s.finished = m.finished.PushBack(s)
-			s.timer = time.AfterFunc(m.opts.TTL, func() {
-				m.mu.Lock()
-				defer m.mu.Unlock()
-				m.remove(s)
-			})
-		}
-		m.mu.Unlock()
 	}
-	s.text, s.ends, s.others, s.otherBytes = next.text, next.ends, next.others, next.otherBytes
+	s.text, s.ends, s.others, s.otherBytes = text, ends, more, held
 	other := len(s.others) - others // the index of the batch's first other record
-	for _, r := range recs {
-		if inArena(&r) {
+	for i := range recs {
+		r := &recs[i]
+		if inArena(r) {
 			s.text = append(s.text, r.Text...)
 			m := memRec{end: uint32(len(s.text))}
 			if r.Kind == RecordReasoning {
@@ -344,6 +339,40 @@ func (m *MemoryStore) appendTo(s *memStream, recs []Record) error {
 	}
 	s.wake()
 	return nil
+}
+
+// recount makes what stream s counts against the store's limits cost, and
+// when the stream ends, starts its TTL. The caller holds s.mu.
+//
+//go:noinline
+func (m *MemoryStore) recount(s *memStream, cost int64, terminal bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.streams[s.info.ID] != s { // removed since the caller's check
+		return ErrStreamNotFound
+	}
+	if !m.makeRoom(cost-s.counted) && !terminal {
+		return ErrStoreFull
+	}
+	m.total += cost - s.counted
+	s.counted = cost
+	if terminal {
+		s.finished = m.finished.PushBack(s)
+		s.timer = time.AfterFunc(m.opts.TTL, func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.remove(s)
+		})
+	}
+	return nil
+}
+
+//go:noinline
+func (s *memStream) errEnded() error { return fmt.Errorf("chat: stream %q has ended", s.info.ID) }
+
+//go:noinline
+func (s *memStream) errSeq(seq int64, at int) error {
+	return fmt.Errorf("chat: stream %q: record %d appended at %d", s.info.ID, seq, at)
 }
 
 // Info implements [Store].

@@ -3,6 +3,7 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -85,19 +86,28 @@ type openaiToolCall struct {
 	} `json:"function"`
 }
 
+// wireMessage is a message as the wire has it, in any of OpenAI's shapes
+// or as an AI SDK UI message.
+type wireMessage struct {
+	Role       Role             `json:"role"`
+	Content    json.RawMessage  `json:"content"`
+	ToolCalls  []openaiToolCall `json:"tool_calls"`
+	ToolCallID string           `json:"tool_call_id"`
+	Name       string           `json:"name"`
+	Parts      []uiPart         `json:"parts"` // the AI SDK's UI messages
+}
+
 // UnmarshalJSON reads a message in OpenAI's shapes.
 func (m *Message) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Role       Role             `json:"role"`
-		Content    json.RawMessage  `json:"content"`
-		ToolCalls  []openaiToolCall `json:"tool_calls"`
-		ToolCallID string           `json:"tool_call_id"`
-		Name       string           `json:"name"`
-		Parts      []uiPart         `json:"parts"` // the AI SDK's UI messages
-	}
+	var raw wireMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
+	return m.fromWire(&raw)
+}
+
+// fromWire makes m from what the wire had.
+func (m *Message) fromWire(raw *wireMessage) error {
 	*m = Message{Role: raw.Role, ToolCallID: raw.ToolCallID, Name: raw.Name}
 	if len(raw.Content) == 0 && raw.Parts != nil {
 		m.fromUIParts(raw.Parts)
@@ -515,10 +525,43 @@ func (r *Request) expandUI() {
 // UnmarshalJSON reads a request; the tool results of AI SDK UI messages
 // become tool messages after the message that made the calls.
 func (r *Request) UnmarshalJSON(b []byte) error {
-	type plain Request
-	if err := json.Unmarshal(b, (*plain)(r)); err != nil {
+	return r.decode(b)
+}
+
+// decode reads a request. Its messages are read in their wire shape in the
+// same pass, and made Messages after it, rather than each by a
+// json.Unmarshal of its own within this one: the decoder's frames, nested
+// twice, would grow the stack of the request's goroutine past its first
+// 8 KB, and it would stay so for the whole stream.
+func (r *Request) decode(b []byte) error {
+	var wire struct {
+		*plainRequest
+		Messages []wireMessage `json:"messages"`
+	}
+	wire.plainRequest = (*plainRequest)(r)
+	if err := json.Unmarshal(b, &wire); err != nil {
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+			// The field as the client sent it, not through the embedding.
+			te.Struct, te.Field = "Request", strings.TrimPrefix(te.Field, "plainRequest.")
+		}
 		return err
+	}
+	r.Messages = nil
+	if wire.Messages != nil {
+		r.Messages = make([]Message, len(wire.Messages))
+	}
+	for i := range wire.Messages {
+		if err := r.Messages[i].fromWire(&wire.Messages[i]); err != nil {
+			if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field != "" {
+				// As the decoder names a field within the list.
+				te.Struct, te.Field = "Request", "messages."+te.Field
+			}
+			return err
+		}
 	}
 	r.expandUI()
 	return nil
 }
+
+// plainRequest is a Request without its UnmarshalJSON.
+type plainRequest Request

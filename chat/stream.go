@@ -62,6 +62,7 @@ type producer struct {
 	panicked *providerPanic
 
 	events    int             // the events the logged records make in the stream's mode
+	spec      *formatSpec     // the mode's, looked up once
 	calls     parts           // the tool calls so far
 	reasoning strings.Builder // all reasoning so far
 	// transient holds the values of transient data parts, by record seq,
@@ -86,6 +87,8 @@ func (h *Handler) newProducer(r *http.Request, req *Request, info *StreamInfo, s
 		hookCtx: context.WithoutCancel(r.Context()),
 		done:    make(chan struct{}),
 	}
+	spec := formats[info.Mode]
+	p.spec = &spec
 	p.ctx, p.cancel = context.WithCancelCause(p.hookCtx)
 	if m, ok := h.store.(*MemoryStore); ok {
 		p.mem = m.stream(info.ID)
@@ -139,7 +142,7 @@ func (p *producer) append(ctx context.Context, recs []Record) error {
 
 // count adds the events that recs are in the stream's mode to p.events.
 func (p *producer) count(recs []Record) {
-	spec := formats[p.info.Mode]
+	spec := p.spec
 	for i := range recs {
 		switch r := &recs[i]; {
 		case r.Kind == RecordDone:
@@ -157,74 +160,118 @@ func (p *producer) run() {
 	}
 	defer p.h.producers.remove(p)
 	defer p.unwatch()
-	res := p.res
-	var (
-		failure  *Error
-		storeErr error
-		started  bool
-		text     strings.Builder
-		recs     = make([]Record, 0, 2)
-	)
-	func() {
-		// A provider that panics must not take the process down: this is
-		// not the request's goroutine, so net/http would not recover it. The
-		// stream ends with an internal error and a connection that waits
-		// for the producer panics again with the value (see rethrow).
-		defer func() {
-			if v := recover(); v != nil {
-				p.panicked = &providerPanic{value: v, stack: debug.Stack()}
-				failure = &Error{Code: CodeInternal, Err: p.panicked}
-			}
-		}()
-		for chunk, err := range p.h.provider.Stream(p.ctx, p.req) {
-			if err != nil {
-				failure = asError(p.ctx, err)
-				break
-			}
-			res.Chunks++
-			recs = recs[:0]
-			if !started {
-				started = true
-				res.FirstChunk = time.Since(res.Started)
-				recs = append(recs, p.record(RecordStart))
-			}
-			if recs, failure = p.parts(&chunk, recs, &text); failure != nil {
-				p.seq -= int64(len(recs)) // not logged
-				started = started && (len(recs) == 0 || recs[0].Kind != RecordStart)
-				break
-			}
-			if chunk.FinishReason != "" {
-				res.FinishReason = chunk.FinishReason
-			}
-			if chunk.Usage != nil {
-				res.Usage = chunk.Usage
-			}
-			if res.ResponseModel == "" {
-				res.ResponseModel = chunk.Model
-			}
-			if res.ResponseID == "" {
-				res.ResponseID = chunk.ID
-			}
-			if len(recs) > 0 {
-				if p.mod != nil {
-					p.mod.submit(recs, false) // logged once released
-				} else if storeErr = p.append(p.ctx, recs); storeErr == nil {
-					p.count(recs)
-				}
-				if storeErr != nil {
-					p.seq -= int64(len(recs)) // not logged
-					if p.ctx.Err() != nil {
-						// Cancelled (the client left, a stop) before the
-						// append failed: that, not the store, ends it.
-						storeErr = nil
-						break
-					}
-					p.cancel(storeErr) // stop the upstream before the provider unwinds
-					break
-				}
-			}
+	g := generation{recs: make([]Record, 0, 2)}
+	p.generate(&g)
+	p.end(&g)
+}
+
+// generation is what reading the provider leaves for the stream's end.
+type generation struct {
+	failure  *Error
+	storeErr error
+	started  bool
+	text     strings.Builder
+	recs     []Record // reused for each chunk's records
+}
+
+// generate reads the provider and logs what it sends.
+//
+// The provider may run on the request's goroutine (see startLive) and
+// each chunk is written to the client from within its call stack: the
+// frames from here down to the write (generate, step, append, and the
+// writers) are kept small, the rare paths in functions of their own, so
+// that the goroutine stays within its first stack (BenchmarkHeldStreams).
+//
+//go:noinline
+func (p *producer) generate(g *generation) {
+	// A provider that panics must not take the process down: this may not
+	// be the request's goroutine, so net/http would not recover it. The
+	// stream ends with an internal error and a connection that waits for
+	// the producer panics again with the value (see rethrow).
+	defer func() {
+		if v := recover(); v != nil {
+			p.panicked = &providerPanic{value: v, stack: debug.Stack()}
+			g.failure = &Error{Code: CodeInternal, Err: p.panicked}
 		}
 	}()
+	for chunk, err := range p.h.provider.Stream(p.ctx, p.req) {
+		if err != nil {
+			g.failure = asError(p.ctx, err)
+			break
+		}
+		if !p.step(g, &chunk) {
+			break
+		}
+	}
+}
+
+// step logs one chunk of the provider's, and reports whether to go on.
+//
+//go:noinline
+func (p *producer) step(g *generation, chunk *Chunk) bool {
+	res := p.res
+	res.Chunks++
+	recs := g.recs[:0]
+	if !g.started {
+		recs = p.begin(g, recs)
+	}
+	recs, g.failure = p.parts(chunk, recs, &g.text)
+	g.recs = recs
+	if g.failure != nil {
+		p.seq -= int64(len(recs)) // not logged
+		g.started = g.started && (len(recs) == 0 || recs[0].Kind != RecordStart)
+		return false
+	}
+	if chunk.FinishReason != "" {
+		res.FinishReason = chunk.FinishReason
+	}
+	if chunk.Usage != nil {
+		res.Usage = chunk.Usage
+	}
+	if res.ResponseModel == "" {
+		res.ResponseModel = chunk.Model
+	}
+	if res.ResponseID == "" {
+		res.ResponseID = chunk.ID
+	}
+	if len(recs) == 0 {
+		return true
+	}
+	if p.mod != nil {
+		p.mod.submit(recs, false) // logged once released
+		return true
+	}
+	if g.storeErr = p.append(p.ctx, recs); g.storeErr == nil {
+		p.count(recs)
+		return true
+	}
+	p.seq -= int64(len(recs)) // not logged
+	if p.ctx.Err() != nil {
+		// Cancelled (the client left, a stop) before the append failed:
+		// that, not the store, ends it.
+		g.storeErr = nil
+		return false
+	}
+	p.cancel(g.storeErr) // stop the upstream before the provider unwinds
+	return false
+}
+
+// begin adds the start record to recs, on the provider's first chunk.
+//
+//go:noinline
+func (p *producer) begin(g *generation, recs []Record) []Record {
+	g.started = true
+	p.res.FirstChunk = time.Since(p.res.Started)
+	return append(recs, p.record(RecordStart))
+}
+
+// end logs the stream's terminal record and runs the finish hook.
+//
+//go:noinline
+func (p *producer) end(g *generation) {
+	res := p.res
+	failure, storeErr, started, recs := g.failure, g.storeErr, g.started, g.recs
+	text := &g.text
 	cause := context.Cause(p.ctx)
 	if failure == nil && storeErr == nil && cause != nil {
 		// The provider stopped without saying why: it was cancelled.

@@ -16,6 +16,7 @@ import (
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/chattest"
 	"github.com/ssechat/ssechat/internal/servertest"
+	"github.com/ssechat/ssechat/middleware"
 )
 
 // handwritten is what a typical hand-rolled streaming endpoint does with the
@@ -179,6 +180,12 @@ func BenchmarkHeldStreams(b *testing.B) {
 	}{
 		{"ssechat", func(p chat.Provider) http.Handler { return chat.NewHandler(p) }},
 		{"ssechat-detach", func(p chat.Provider) http.Handler { return chat.NewHandler(p, chat.WithDetach(time.Hour)) }},
+		// Under the middleware of the example server: the handler's
+		// goroutine carries their frames as well.
+		{"ssechat-middleware", func(p chat.Provider) http.Handler {
+			return middleware.Telemetry(nil)(middleware.StreamTimeout(15*time.Minute, 5*time.Minute)(
+				middleware.KeepAlive(5 * time.Second)(chat.NewHandler(p))))
+		}},
 		{"handwritten", handwritten},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

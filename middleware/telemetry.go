@@ -134,40 +134,58 @@ func (o *observer) Finished(r *streamctx.Report) { o.report = r }
 
 func (t *telemetry) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The span's start and end in functions of their own: what stays
+		// on the stack below the chat handler is small (see
+		// chat.Handler's producer.generate).
 		s, w, r, done := install(w, r)
 		defer done()
-		kind := trace.SpanKindServer
-		if trace.SpanContextFromContext(r.Context()).IsValid() {
-			kind = trace.SpanKindInternal
-		}
-		ctx, span := t.tracer.Start(r.Context(), "chat", trace.WithSpanKind(kind), trace.WithAttributes(
-			semconv.GenAIOperationNameChat,
-			semconv.GenAIProviderNameKey.String(t.provider),
-			semconv.GenAIRequestStream(true),
-		))
+		ctx, span, obs := t.begin(r)
 		defer span.End()
-		obs := new(observer)
-		ctx = streamctx.WithObserver(ctx, obs)
 		start := time.Now()
 		next.ServeHTTP(w, r.WithContext(ctx))
-		if obs.report != nil {
-			t.record(ctx, span, obs.report)
-			return
-		}
-		// Refused before streaming (or not a chat.Handler at all).
-		status := http.StatusOK
-		if s != nil {
-			_, _, _, status = s.state()
-		}
-		if status >= 400 {
-			span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))
-			if status >= 500 {
-				span.SetStatus(codes.Error, http.StatusText(status))
-			}
-			t.duration.Record(ctx, time.Since(start).Seconds(), genaiconv.OperationNameChat, genaiconv.ProviderNameAttr(t.provider),
-				t.duration.AttrErrorType(genaiconv.ErrorTypeAttr(strconv.Itoa(status))))
-		}
+		t.finish(ctx, span, obs, s, start)
 	})
+}
+
+// begin starts the request's span.
+//
+//go:noinline
+func (t *telemetry) begin(r *http.Request) (context.Context, trace.Span, *observer) {
+	kind := trace.SpanKindServer
+	if trace.SpanContextFromContext(r.Context()).IsValid() {
+		kind = trace.SpanKindInternal
+	}
+	ctx, span := t.tracer.Start(r.Context(), "chat", trace.WithSpanKind(kind), trace.WithAttributes(
+		semconv.GenAIOperationNameChat,
+		semconv.GenAIProviderNameKey.String(t.provider),
+		semconv.GenAIRequestStream(true),
+	))
+	obs := new(observer)
+	return streamctx.WithObserver(ctx, obs), span, obs
+}
+
+// finish records what the handler reported, or the status it answered
+// with.
+//
+//go:noinline
+func (t *telemetry) finish(ctx context.Context, span trace.Span, obs *observer, s *stream, start time.Time) {
+	if obs.report != nil {
+		t.record(ctx, span, obs.report)
+		return
+	}
+	// Refused before streaming (or not a chat.Handler at all).
+	status := http.StatusOK
+	if s != nil {
+		_, _, _, status = s.state()
+	}
+	if status >= 400 {
+		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+		t.duration.Record(ctx, time.Since(start).Seconds(), genaiconv.OperationNameChat, genaiconv.ProviderNameAttr(t.provider),
+			t.duration.AttrErrorType(genaiconv.ErrorTypeAttr(strconv.Itoa(status))))
+	}
 }
 
 func (t *telemetry) record(ctx context.Context, span trace.Span, rep *streamctx.Report) {

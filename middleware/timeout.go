@@ -57,31 +57,59 @@ func StreamTimeout(maxDuration, idle time.Duration) func(http.Handler) http.Hand
 				next.ServeHTTP(w, r)
 				return
 			}
-			ctx, cancel := context.WithCancelCause(r.Context())
-			defer cancel(context.Canceled)
-			tw := &timeoutWatch{s: s, cancel: cancel, idle: newIdleCounter()}
-			if t.max > 0 {
-				timer := time.AfterFunc(t.max, func() { tw.fire(ErrStreamTooLong) })
-				defer timer.Stop()
-			}
-			if t.idle > 0 {
-				t.sched.add(tw)
-				defer t.sched.remove(tw)
-			}
+			// The watch's start and end in functions of their own: what
+			// stays on the stack below the chat handler is small.
+			tw, ctx := t.watch(s, r)
+			defer tw.stop(t)
 			next.ServeHTTP(w, r.WithContext(ctx))
-			tw.once.Do(func() {}) // no limit fires from here on
-			if n, fired := tw.firedAt(); fired && s.writes.Load() == n {
-				// The handler gave up without a word: end it for the client.
-				s.endWithError(&chat.Error{Code: chat.CodeTimeout})
-			}
+			tw.ended()
 		})
 	}
+}
+
+// watch starts the timeouts of the stream s of request r, and returns the
+// context they cancel.
+//
+//go:noinline
+func (t *timeouts) watch(s *stream, r *http.Request) (*timeoutWatch, context.Context) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	tw := &timeoutWatch{s: s, cancel: cancel, idle: newIdleCounter()}
+	if t.max > 0 {
+		tw.timer = time.AfterFunc(t.max, func() { tw.fire(ErrStreamTooLong) })
+	}
+	if t.idle > 0 {
+		t.sched.add(tw)
+	}
+	return tw, ctx
+}
+
+// ended is called when the handler has returned.
+//
+//go:noinline
+func (tw *timeoutWatch) ended() {
+	tw.once.Do(func() {}) // no limit fires from here on
+	if n, fired := tw.firedAt(); fired && tw.s.writes.Load() == n {
+		// The handler gave up without a word: end it for the client.
+		tw.s.endWithError(&chat.Error{Code: chat.CodeTimeout})
+	}
+}
+
+// stop releases the watch.
+func (tw *timeoutWatch) stop(t *timeouts) {
+	if t.idle > 0 {
+		t.sched.remove(tw)
+	}
+	if tw.timer != nil {
+		tw.timer.Stop()
+	}
+	tw.cancel(context.Canceled)
 }
 
 // timeoutWatch is one stream's timeouts.
 type timeoutWatch struct {
 	s      *stream
 	cancel context.CancelCauseFunc
+	timer  *time.Timer // the longest a stream may run, if set
 	idle   idleCounter // the scheduler's goroutine only
 
 	once   sync.Once

@@ -117,7 +117,10 @@ func transport(headerTimeout time.Duration) *http.Transport {
 // limit. Usage is summed over the steps.
 func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
 	return func(yield func(chat.Chunk, error) bool) {
-		creq, err := p.request(req)
+		// The request on the heap, and each step in a function of its
+		// own: the handler may write each chunk from within yield, on the
+		// request's goroutine, whose stack then stays small.
+		preq, err := p.request(req)
 		if err != nil {
 			yield(chat.Chunk{}, err)
 			return
@@ -125,45 +128,54 @@ func (p *Provider) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 		var usage *chat.Usage
 		used := make(map[string]bool) // tool call ids of the answer so far
 		for step := 1; ; step++ {
-			st := runStep(p, ctx, creq, used, yield)
-			if st.err != nil || st.stopped {
+			st := runStep(p, ctx, preq, used, yield)
+			if st.err != nil || st.stopped || !p.afterStep(ctx, preq, &st, &usage, step, yield) {
 				return
-			}
-			usage = addUsage(usage, st.usage)
-			calls := st.calls.complete()
-			server := p.serverCalls(calls)
-			if st.finish != "tool_calls" || len(server) == 0 {
-				yield(chat.Chunk{FinishReason: st.finish, Usage: usage}, nil)
-				return
-			}
-			// The model waits for the results: run the server's tools,
-			// stream the results, and give them back.
-			results, ok := p.runTools(ctx, server)
-			if !ok {
-				yield(chat.Chunk{}, ctx.Err())
-				return
-			}
-			if !yield(chat.Chunk{ToolResults: results}, nil) {
-				return
-			}
-			if len(server) < len(calls) {
-				// Calls to the client's own tools as well: the answer ends
-				// for the client to run them (the model needs every result).
-				yield(chat.Chunk{FinishReason: "tool_calls", Usage: usage}, nil)
-				return
-			}
-			if step >= p.maxSteps {
-				// The limit: the answer ends with the results, as the
-				// model's last step did, with tool_calls.
-				yield(chat.Chunk{FinishReason: "tool_calls", Usage: usage}, nil)
-				return
-			}
-			creq.Messages = append(creq.Messages, assistantTurn(st.text, calls))
-			for _, r := range results {
-				creq.Messages = append(creq.Messages, toolTurn(r))
 			}
 		}
 	}
+}
+
+// afterStep ends the answer after a step of the model's, or runs the
+// server's tools that the step called and reports whether to take the
+// next step.
+//
+//go:noinline
+func (p *Provider) afterStep(ctx context.Context, creq *goopenai.ChatCompletionRequest, st *stepResult, usage **chat.Usage, step int, yield func(chat.Chunk, error) bool) bool {
+	*usage = addUsage(*usage, st.usage)
+	calls := st.calls.complete()
+	server := p.serverCalls(calls)
+	if st.finish != "tool_calls" || len(server) == 0 {
+		yield(chat.Chunk{FinishReason: st.finish, Usage: *usage}, nil)
+		return false
+	}
+	// The model waits for the results: run the server's tools, stream the
+	// results, and give them back.
+	results, ok := p.runTools(ctx, server)
+	if !ok {
+		yield(chat.Chunk{}, ctx.Err())
+		return false
+	}
+	if !yield(chat.Chunk{ToolResults: results}, nil) {
+		return false
+	}
+	if len(server) < len(calls) {
+		// Calls to the client's own tools as well: the answer ends for the
+		// client to run them (the model needs every result).
+		yield(chat.Chunk{FinishReason: "tool_calls", Usage: *usage}, nil)
+		return false
+	}
+	if step >= p.maxSteps {
+		// The limit: the answer ends with the results, as the model's last
+		// step did, with tool_calls.
+		yield(chat.Chunk{FinishReason: "tool_calls", Usage: *usage}, nil)
+		return false
+	}
+	creq.Messages = append(creq.Messages, assistantTurn(st.text, calls))
+	for _, r := range results {
+		creq.Messages = append(creq.Messages, toolTurn(r))
+	}
+	return true
 }
 
 // stepResult is what one call to the model gave.
@@ -178,7 +190,9 @@ type stepResult struct {
 
 // runStep streams one chat completion, yielding its parts (not its finish
 // reason and usage, which Stream yields once the loop ends).
-func runStep(p *Provider, ctx context.Context, creq goopenai.ChatCompletionRequest, used map[string]bool, yield func(chat.Chunk, error) bool) (st stepResult) {
+//
+//go:noinline
+func runStep(p *Provider, ctx context.Context, creq *goopenai.ChatCompletionRequest, used map[string]bool, yield func(chat.Chunk, error) bool) (st stepResult) {
 	st.calls = &calls{used: used, server: func(name string) bool { return p.tools[name] != nil }}
 	fail := func(err error) stepResult {
 		st.err = err
@@ -186,14 +200,15 @@ func runStep(p *Provider, ctx context.Context, creq goopenai.ChatCompletionReque
 		return st
 	}
 	tr := new(tracker)
-	stream, err := p.client.CreateChatCompletionStream(context.WithValue(ctx, trackerKey{}, tr), creq)
+	stream, err := openStream(p, ctx, tr, creq)
 	if err != nil {
 		return fail(classify(ctx, err))
 	}
 	defer stream.Close()
 	var text strings.Builder
 	for {
-		resp, err := stream.Recv()
+		var c chat.Chunk
+		err := st.recv(stream, &c)
 		if errors.Is(err, io.EOF) {
 			if !tr.sawDone() {
 				return fail(&chat.Error{Code: chat.CodeTruncated, Err: errTruncated})
@@ -201,41 +216,66 @@ func runStep(p *Provider, ctx context.Context, creq goopenai.ChatCompletionReque
 			st.text = text.String()
 			return st
 		}
+		if perr := (*chat.Error)(nil); errors.As(err, &perr) {
+			return fail(perr) // a tool call the model got wrong
+		}
 		if err != nil {
 			return fail(classify(ctx, err))
 		}
-		c := chat.Chunk{Model: resp.Model, ID: resp.ID}
-		for _, ch := range resp.Choices {
-			if ch.Index != 0 {
-				continue
-			}
-			c.Text = ch.Delta.Content
-			c.Reasoning = ch.Delta.ReasoningContent
-			for _, tc := range ch.Delta.ToolCalls {
-				piece, err := st.calls.piece(tc)
-				if err != nil {
-					return fail(&chat.Error{Code: chat.CodeUpstreamError, Err: err})
-				}
-				c.ToolCalls = append(c.ToolCalls, piece)
-			}
-			if ch.FinishReason != "" {
-				st.finish = string(ch.FinishReason)
-				// Every call is complete when the model finishes.
-				c.ToolCalls = append(c.ToolCalls, st.calls.finish()...)
-			}
-		}
 		text.WriteString(c.Text)
-		if u := resp.Usage; u != nil {
-			st.usage = &chat.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
-			if d := u.CompletionTokensDetails; d != nil {
-				st.usage.ReasoningTokens = d.ReasoningTokens
-			}
-		}
 		if !yield(c, nil) {
 			st.stopped = true
 			return st
 		}
 	}
+}
+
+// recv reads the stream's next response into c. Out of runStep: the
+// response is large, and needed only until c is made. A tool call that the
+// model got wrong is a *chat.Error.
+//
+//go:noinline
+func (st *stepResult) recv(stream *goopenai.ChatCompletionStream, c *chat.Chunk) error {
+	resp, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	*c = chat.Chunk{Model: resp.Model, ID: resp.ID}
+	for i := range resp.Choices {
+		ch := &resp.Choices[i]
+		if ch.Index != 0 {
+			continue
+		}
+		c.Text = ch.Delta.Content
+		c.Reasoning = ch.Delta.ReasoningContent
+		for _, tc := range ch.Delta.ToolCalls {
+			piece, err := st.calls.piece(tc)
+			if err != nil {
+				return &chat.Error{Code: chat.CodeUpstreamError, Err: err}
+			}
+			c.ToolCalls = append(c.ToolCalls, piece)
+		}
+		if ch.FinishReason != "" {
+			st.finish = string(ch.FinishReason)
+			// Every call is complete when the model finishes.
+			c.ToolCalls = append(c.ToolCalls, st.calls.finish()...)
+		}
+	}
+	if u := resp.Usage; u != nil {
+		st.usage = &chat.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+		if d := u.CompletionTokensDetails; d != nil {
+			st.usage.ReasoningTokens = d.ReasoningTokens
+		}
+	}
+	return nil
+}
+
+// openStream sends the request. Out of runStep: the request is copied to
+// the stack for the call.
+//
+//go:noinline
+func openStream(p *Provider, ctx context.Context, tr *tracker, creq *goopenai.ChatCompletionRequest) (*goopenai.ChatCompletionStream, error) {
+	return p.client.CreateChatCompletionStream(context.WithValue(ctx, trackerKey{}, tr), *creq)
 }
 
 func addUsage(a, b *chat.Usage) *chat.Usage {
@@ -253,8 +293,8 @@ func addUsage(a, b *chat.Usage) *chat.Usage {
 
 var errTruncated = errors.New("openai: upstream stream ended without data: [DONE]")
 
-func (p *Provider) request(req *chat.Request) (goopenai.ChatCompletionRequest, error) {
-	r := goopenai.ChatCompletionRequest{
+func (p *Provider) request(req *chat.Request) (*goopenai.ChatCompletionRequest, error) {
+	r := &goopenai.ChatCompletionRequest{
 		Model:         req.Model,
 		Stream:        true,
 		StreamOptions: &goopenai.StreamOptions{IncludeUsage: true},

@@ -158,8 +158,9 @@ func main() {
 	fmt.Printf("gaps between events: median %v, p99 %v, max %v\n", q(gaps, 0.5), q(gaps, 0.99), q(gaps, 1))
 	fmt.Printf("events %d, %.0f/s\n", events, float64(events)/elapsed.Seconds())
 	if usage.ok && events > 0 {
-		fmt.Printf("server CPU %v, %.1f us per event; peak RSS %d MB\n", usage.cpu.Round(time.Millisecond),
-			float64(usage.cpu.Microseconds())/float64(events), usage.peakRSS>>20)
+		perEvent := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(events) }
+		fmt.Printf("server CPU %v, %.1f us per event (%.1f user, %.1f system); peak RSS %d MB\n", usage.cpu.Round(time.Millisecond),
+			perEvent(usage.cpu), perEvent(usage.cpu-usage.sys), perEvent(usage.sys), usage.peakRSS>>20)
 	}
 	for msg, n := range failures {
 		fmt.Printf("failed %d: %s\n", n, msg)
@@ -291,6 +292,7 @@ func holdStreams(ctx context.Context, url, method string, body []byte, n int, ra
 type procUsage struct {
 	ok      bool
 	cpu     time.Duration // user + system
+	sys     time.Duration // system: the kernel's share, mostly the writes
 	peakRSS int64         // bytes
 }
 
@@ -302,7 +304,7 @@ func sampleProcess(ctx context.Context, pid int) func() procUsage {
 	if pid <= 0 {
 		return func() procUsage { return procUsage{} }
 	}
-	cpu0, ok := procCPU(pid)
+	cpu0, sys0, ok := procCPU(pid)
 	if !ok {
 		fmt.Fprintf(os.Stderr, "load: cannot read /proc/%d\n", pid)
 		return func() procUsage { return procUsage{} }
@@ -333,30 +335,32 @@ func sampleProcess(ctx context.Context, pid int) func() procUsage {
 	return func() procUsage {
 		close(stop)
 		<-done
-		cpu1, _ := procCPU(pid)
+		cpu1, sys1, _ := procCPU(pid)
 		mu.Lock()
 		defer mu.Unlock()
-		return procUsage{ok: true, cpu: cpu1 - cpu0, peakRSS: peak}
+		return procUsage{ok: true, cpu: cpu1 - cpu0, sys: sys1 - sys0, peakRSS: peak}
 	}
 }
 
 // procCPU reads a process's user and system time from /proc/<pid>/stat
-// (fields 14 and 15, in clock ticks of 1/100 s on Linux).
-func procCPU(pid int) (time.Duration, bool) {
+// (fields 14 and 15, in clock ticks of 1/100 s on Linux), and returns
+// their sum and the system time.
+func procCPU(pid int) (cpu, sys time.Duration, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	// The command name is in parentheses and may hold spaces.
 	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
 	f := strings.Fields(rest)
 	if len(f) < 13 {
-		return 0, false
+		return 0, 0, false
 	}
 	var utime, stime int64
 	fmt.Sscan(f[11], &utime)
 	fmt.Sscan(f[12], &stime)
-	return time.Duration(utime+stime) * 10 * time.Millisecond, true
+	const tick = 10 * time.Millisecond
+	return time.Duration(utime+stime) * tick, time.Duration(stime) * tick, true
 }
 
 // procRSS reads a process's resident set size from /proc/<pid>/status.

@@ -29,6 +29,12 @@ func thinking(msg string) string { return "Thinking about: " + msg }
 
 func (m echoModel) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
 	return func(yield func(chat.Chunk, error) bool) {
+		// The answer's state in a struct and each part in a method: the
+		// handler writes each chunk from within yield, on the request's
+		// goroutine, and the frames below it stay small (as a provider's
+		// should: see chat.Provider).
+		g := &echoGen{m: m, ctx: ctx, yield: yield}
+		defer g.stop()
 		var msg string
 		for i := len(req.Messages) - 1; i >= 0; i-- {
 			if req.Messages[i].Role == chat.RoleUser {
@@ -36,101 +42,148 @@ func (m echoModel) Stream(ctx context.Context, req *chat.Request) iter.Seq2[chat
 				break
 			}
 		}
-		// A first, empty chunk starts the stream, as a real upstream's role
-		// chunk does.
-		if !yield(chat.Chunk{Model: "echo-1"}, nil) {
+		if !g.begin() {
 			return
 		}
 		input := 0
-		for _, msg := range req.Messages {
-			input += utf8.RuneCountInString(msg.Content)
-		}
-		var timer *time.Timer
-		defer func() {
-			if timer != nil {
-				timer.Stop()
-			}
-		}()
-		wait := func() bool {
-			if m.delay <= 0 {
-				return true
-			}
-			if timer == nil {
-				timer = time.NewTimer(m.delay)
-			} else {
-				timer.Reset(m.delay)
-			}
-			select {
-			case <-ctx.Done():
-				yield(chat.Chunk{}, ctx.Err())
-				return false
-			case <-timer.C:
-				return true
-			}
-		}
-		// stream yields text in pieces of m.runes runes, as piece makes
-		// the chunk; it reports whether to go on.
-		stream := func(text string, piece func(string) chat.Chunk) bool {
-			runes := []rune(text)
-			for len(runes) > 0 {
-				n := min(m.runes, len(runes))
-				if !wait() || !yield(piece(string(runes[:n])), nil) {
-					return false
-				}
-				runes = runes[n:]
-			}
-			return true
+		for i := range req.Messages {
+			input += utf8.RuneCountInString(req.Messages[i].Content)
 		}
 		output := 0
 		if m.reasoning {
 			r := thinking(msg)
 			output += utf8.RuneCountInString(r)
-			if !stream(r, func(s string) chat.Chunk { return chat.Chunk{Reasoning: s} }) {
+			if !g.stream(r, pieceReasoning) {
 				return
 			}
 		}
 		answer := msg
 		if m.tools {
-			args, _ := json.Marshal(map[string]string{"text": msg})
-			call := chat.ToolCall{ID: "call_1", Name: lengthTool.Name}
-			first := true
-			if !stream(string(args), func(s string) chat.Chunk {
-				c := chat.ToolCall{ID: call.ID, ArgumentsDelta: s}
-				if first { // the mock runs the tool itself
-					c.Name, c.Server, first = call.Name, true, false
-				}
-				return chat.Chunk{ToolCalls: []chat.ToolCall{c}}
-			}) {
+			var ok bool
+			if answer, ok = g.callTool(msg); !ok {
 				return
 			}
-			call.Arguments = string(args)
-			// The call is complete; while the tool runs, a status line for
-			// the client (transient: shown now, never logged).
-			if !wait() || !yield(chat.Chunk{ToolCalls: []chat.ToolCall{{ID: call.ID, Arguments: call.Arguments}}}, nil) {
-				return
-			}
-			if !wait() || !yield(chat.Chunk{Data: []chat.Data{{Name: "status", Value: json.RawMessage(`"Counting the characters…"`), Transient: true}}}, nil) {
-				return
-			}
-			if !wait() {
-				return
-			}
-			res, _ := chat.RunTool(ctx, &lengthTool, call)
-			if !yield(chat.Chunk{ToolResults: []chat.ToolResult{res}}, nil) {
-				return
-			}
-			var out struct{ Characters int }
-			_ = json.Unmarshal(res.Output, &out)
-			answer = fmt.Sprintf("Your message has %d characters.", out.Characters)
 		}
 		output += utf8.RuneCountInString(answer)
-		if !stream(answer, func(s string) chat.Chunk { return chat.Chunk{Text: s} }) {
+		if !g.stream(answer, pieceText) {
 			return
 		}
-		usage := &chat.Usage{InputTokens: input, OutputTokens: output, TotalTokens: input + output}
-		if m.reasoning {
-			usage.ReasoningTokens = utf8.RuneCountInString(thinking(msg))
-		}
-		yield(chat.Chunk{FinishReason: "stop", Usage: usage}, nil)
+		g.finish(input, output, msg)
 	}
+}
+
+// echoGen is one answer of the echo model.
+type echoGen struct {
+	m     echoModel
+	ctx   context.Context
+	yield func(chat.Chunk, error) bool
+	timer *time.Timer
+}
+
+// begin yields a first, empty chunk, as a real upstream's role chunk
+// starts its stream.
+//
+//go:noinline
+func (g *echoGen) begin() bool { return g.yield(chat.Chunk{Model: "echo-1"}, nil) }
+
+func (g *echoGen) stop() {
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+}
+
+// wait waits the delay before a chunk, and reports whether to go on.
+func (g *echoGen) wait() bool {
+	if g.m.delay <= 0 {
+		return true
+	}
+	if g.timer == nil {
+		g.timer = time.NewTimer(g.m.delay)
+	} else {
+		g.timer.Reset(g.m.delay)
+	}
+	select {
+	case <-g.ctx.Done():
+		g.yield(chat.Chunk{}, g.ctx.Err())
+		return false
+	case <-g.timer.C:
+		return true
+	}
+}
+
+// A piece makes the chunk of a few runes of text.
+type piece func(s string, c *chat.Chunk)
+
+func pieceText(s string, c *chat.Chunk)      { c.Text = s }
+func pieceReasoning(s string, c *chat.Chunk) { c.Reasoning = s }
+
+// stream yields text in pieces of m.runes runes, as piece makes the chunk;
+// it reports whether to go on.
+func (g *echoGen) stream(text string, piece piece) bool {
+	for text != "" {
+		if !g.wait() {
+			return false
+		}
+		n := 0
+		for i := 0; i < g.m.runes && n < len(text); i++ {
+			_, size := utf8.DecodeRuneInString(text[n:])
+			n += size
+		}
+		var c chat.Chunk
+		piece(text[:n], &c)
+		if !g.yield(c, nil) {
+			return false
+		}
+		text = text[n:]
+	}
+	return true
+}
+
+// callTool streams a call of lengthTool on msg, runs it, streams the
+// result, and returns the answer it makes.
+//
+//go:noinline
+func (g *echoGen) callTool(msg string) (string, bool) {
+	args, _ := json.Marshal(map[string]string{"text": msg})
+	call := chat.ToolCall{ID: "call_1", Name: lengthTool.Name}
+	first := true
+	if !g.stream(string(args), func(s string, c *chat.Chunk) {
+		tc := chat.ToolCall{ID: call.ID, ArgumentsDelta: s}
+		if first { // the mock runs the tool itself
+			tc.Name, tc.Server, first = call.Name, true, false
+		}
+		c.ToolCalls = []chat.ToolCall{tc}
+	}) {
+		return "", false
+	}
+	call.Arguments = string(args)
+	// The call is complete; while the tool runs, a status line for the
+	// client (transient: shown now, never logged).
+	if !g.wait() || !g.yield(chat.Chunk{ToolCalls: []chat.ToolCall{{ID: call.ID, Arguments: call.Arguments}}}, nil) {
+		return "", false
+	}
+	if !g.wait() || !g.yield(chat.Chunk{Data: []chat.Data{{Name: "status", Value: json.RawMessage(`"Counting the characters…"`), Transient: true}}}, nil) {
+		return "", false
+	}
+	if !g.wait() {
+		return "", false
+	}
+	res, _ := chat.RunTool(g.ctx, &lengthTool, call)
+	if !g.yield(chat.Chunk{ToolResults: []chat.ToolResult{res}}, nil) {
+		return "", false
+	}
+	var out struct{ Characters int }
+	_ = json.Unmarshal(res.Output, &out)
+	return fmt.Sprintf("Your message has %d characters.", out.Characters), true
+}
+
+// finish yields the last chunk: the finish reason and the usage.
+//
+//go:noinline
+func (g *echoGen) finish(input, output int, msg string) {
+	usage := &chat.Usage{InputTokens: input, OutputTokens: output, TotalTokens: input + output}
+	if g.m.reasoning {
+		usage.ReasoningTokens = utf8.RuneCountInString(thinking(msg))
+	}
+	g.yield(chat.Chunk{FinishReason: "stop", Usage: usage}, nil)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	"github.com/ssechat/ssechat/sse"
 )
@@ -89,8 +90,7 @@ type ReconnectData struct {
 
 // encoder turns one stream's progress into events, in the stream's wire
 // format. Events accumulate in a batch until flush, which writes them in
-// one Send; the buffers are reused, so a delta event costs one allocation
-// (its id string).
+// one Send; the buffers are reused, so a delta event costs no allocation.
 type encoder struct {
 	f        wireFormat
 	ascii    bool
@@ -99,9 +99,9 @@ type encoder struct {
 	// generation that made it runs in this process; nil elsewhere.
 	transient func(seq int64) (json.RawMessage, bool)
 
-	seq   int64
-	skip  int64  // events with seq <= skip are not sent (a resume)
-	idBuf []byte // "<stream id>." then the sequence number
+	seq  int64
+	skip int64  // events with seq <= skip are not sent (a resume)
+	ids  []byte // the ids of the batch's events, "<stream id>.<seq>" each
 
 	json   bytes.Buffer
 	je     *json.Encoder
@@ -115,7 +115,6 @@ type encoder struct {
 // skip (-1: all of them).
 func newEncoder(info *StreamInfo, ascii bool, skip int64) *encoder {
 	e := &encoder{ascii: ascii, streamID: info.ID, skip: skip}
-	e.idBuf = append(append(make([]byte, 0, len(info.ID)+21), info.ID...), '.')
 	e.je = json.NewEncoder(&e.json)
 	e.je.SetEscapeHTML(false)
 	e.f = formats[info.Mode].new(info)
@@ -239,8 +238,13 @@ func (e *encoder) push(name string) {
 		return
 	}
 	e.ends = append(e.ends, len(e.arena))
-	e.idBuf = strconv.AppendInt(e.idBuf[:len(e.streamID)+1], e.seq, 10)
-	e.events = append(e.events, sse.Event{ID: string(e.idBuf), Name: name})
+	// The id in the batch's id buffer: bytes once appended are not changed
+	// until flush (a buffer that grows is copied, not changed), and neither
+	// the events nor sse.Writer.Send keep the string past it.
+	start := len(e.ids)
+	e.ids = append(append(e.ids, e.streamID...), '.')
+	e.ids = strconv.AppendInt(e.ids, e.seq, 10)
+	e.events = append(e.events, sse.Event{ID: unsafe.String(&e.ids[start], len(e.ids)-start), Name: name})
 	e.seq++
 }
 
@@ -293,7 +297,7 @@ func (e *encoder) flush(w *sse.Writer) error {
 	}
 	err := w.Send(e.events...)
 	clear(e.events) // drop references to ids and the arena
-	e.events, e.ends, e.arena = e.events[:0], e.ends[:0], e.arena[:0]
+	e.events, e.ends, e.arena, e.ids = e.events[:0], e.ends[:0], e.arena[:0], e.ids[:0]
 	if r, ok := e.f.(interface{ flushed() }); ok {
 		r.flushed()
 	}

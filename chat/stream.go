@@ -61,10 +61,10 @@ type producer struct {
 
 	panicked *providerPanic
 
-	events    int             // the events the logged records make in the stream's mode
-	spec      *formatSpec     // the mode's, looked up once
-	calls     parts           // the tool calls so far
-	reasoning strings.Builder // all reasoning so far
+	events    int                // the events the logged records make in the stream's mode
+	hides     func(*Record) bool // the mode's (formatSpec.hides), looked up once
+	calls     parts              // the tool calls so far
+	reasoning strings.Builder    // all reasoning so far
 	// transient holds the values of transient data parts, by record seq,
 	// for this process's readers while the generation runs; never logged.
 	transientMu   sync.Mutex
@@ -87,8 +87,7 @@ func (h *Handler) newProducer(r *http.Request, req *Request, info *StreamInfo, s
 		hookCtx: context.WithoutCancel(r.Context()),
 		done:    make(chan struct{}),
 	}
-	spec := formats[info.Mode]
-	p.spec = &spec
+	p.hides = formats[info.Mode].hides
 	p.ctx, p.cancel = context.WithCancelCause(p.hookCtx)
 	if m, ok := h.store.(*MemoryStore); ok {
 		p.mem = m.stream(info.ID)
@@ -142,12 +141,11 @@ func (p *producer) append(ctx context.Context, recs []Record) error {
 
 // count adds the events that recs are in the stream's mode to p.events.
 func (p *producer) count(recs []Record) {
-	spec := p.spec
 	for i := range recs {
 		switch r := &recs[i]; {
 		case r.Kind == RecordDone:
-			p.events += spec.doneEvents(p.info, r)
-		case spec.hides == nil || !spec.hides(r):
+			p.events += formats[p.info.Mode].doneEvents(p.info, r) // once
+		case p.hides == nil || !p.hides(r):
 			p.events++
 		}
 	}

@@ -31,7 +31,9 @@ type timeouts struct {
 //
 // When a limit is reached it cancels the request's context with
 // [ErrStreamTooLong] or [ErrStreamIdle] as the cause, which stops the
-// upstream call. A chat.Handler then ends its stream itself with an error
+// upstream call. The context is the one that the outermost middleware of
+// this package made for the stream, so the middleware between it and the
+// handler see the cancellation as well. A chat.Handler then ends its stream itself with an error
 // event of code "timeout" in its wire mode (or answers 504 if it had not
 // started). For any other handler that returns without writing anything
 // more, the middleware ends the response: with 504 and a JSON error if
@@ -59,28 +61,28 @@ func StreamTimeout(maxDuration, idle time.Duration) func(http.Handler) http.Hand
 			}
 			// The watch's start and end in functions of their own: what
 			// stays on the stack below the chat handler is small.
-			tw, ctx := t.watch(s, r)
+			tw := t.watch(s)
 			defer tw.stop(t)
-			next.ServeHTTP(w, r.WithContext(ctx))
+			next.ServeHTTP(w, r)
 			tw.ended()
 		})
 	}
 }
 
-// watch starts the timeouts of the stream s of request r, and returns the
-// context they cancel.
+// watch starts the timeouts of stream s. They cancel the context the
+// stream's middleware gave the request (install's), under which the
+// handler runs: no context of their own, and no copy of the request.
 //
 //go:noinline
-func (t *timeouts) watch(s *stream, r *http.Request) (*timeoutWatch, context.Context) {
-	ctx, cancel := context.WithCancelCause(r.Context())
-	tw := &timeoutWatch{s: s, cancel: cancel, idle: newIdleCounter()}
+func (t *timeouts) watch(s *stream) *timeoutWatch {
+	tw := &timeoutWatch{s: s, cancel: s.cancel, idle: newIdleCounter()}
 	if t.max > 0 {
 		tw.timer = time.AfterFunc(t.max, func() { tw.fire(ErrStreamTooLong) })
 	}
 	if t.idle > 0 {
 		t.sched.add(tw)
 	}
-	return tw, ctx
+	return tw
 }
 
 // ended is called when the handler has returned.
@@ -102,7 +104,6 @@ func (tw *timeoutWatch) stop(t *timeouts) {
 	if tw.timer != nil {
 		tw.timer.Stop()
 	}
-	tw.cancel(context.Canceled)
 }
 
 // timeoutWatch is one stream's timeouts.

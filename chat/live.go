@@ -52,19 +52,23 @@ func (l *live) deliver(recs []Record) {
 		l.finish(followTerminal)
 		return
 	}
+	if !terminal && !l.f.whole && l.f.sw == nil {
+		// The response's first write (its head, which net/http writes with
+		// a frame of almost 3 KB) goes out at once on a goroutine of its
+		// own: written from here, deep in the provider's call stack, it
+		// would grow this goroutine's stack to 16 KB for as long as the
+		// stream lasts.
+		if !l.held {
+			l.held = true
+			go l.sendHeld()
+		}
+		return
+	}
 	now := time.Now()
-	// The response's first write (its head, which net/http writes with a
-	// frame of almost 3 KB) goes out on the timer's goroutine, at once:
-	// written from here, deep in the provider's call stack, it would grow
-	// this goroutine's stack to 16 KB for as long as the stream lasts.
-	first := l.f.sw == nil
-	if !terminal && !l.f.whole && (first || !l.f.enc.full() && now.Sub(l.lastSend) < l.window) {
+	if !terminal && !l.f.whole && !l.f.enc.full() && now.Sub(l.lastSend) < l.window {
 		if !l.held {
 			l.held = true
 			d := l.window - now.Sub(l.lastSend)
-			if first {
-				d = 0
-			}
 			if l.timer == nil {
 				l.timer = time.AfterFunc(d, l.sendHeld)
 			} else {
@@ -77,7 +81,8 @@ func (l *live) deliver(recs []Record) {
 	l.send(terminal)
 }
 
-// sendHeld writes a held batch, on the timer's goroutine.
+// sendHeld writes a held batch, on the timer's goroutine (or, for the
+// first, a goroutine of its own).
 func (l *live) sendHeld() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

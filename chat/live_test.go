@@ -18,7 +18,7 @@ import (
 type slowWriter struct {
 	*httptest.ResponseRecorder
 	delay time.Duration
-	mu    sync.Mutex // the held batch is written on the timer's goroutine
+	mu    sync.Mutex // held batches are written on other goroutines
 	all   []string
 }
 
@@ -62,7 +62,7 @@ func TestLiveCoalesces(t *testing.T) {
 			l.deliver([]Record{{Seq: 0, Kind: RecordStart}})
 			seq = 1
 			// The first write, the response's head with it, goes out at
-			// once on the timer's goroutine (not this deep one).
+			// once on a goroutine of its own (not this deep one).
 			if len(w.writes()) != 0 {
 				t.Fatalf("delay %v: the first write was made on the producer's goroutine", delay)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,33 @@ func (s *memStream) record(i int) Record {
 		rec.Text = unsafe.String(&s.text[start], int(r.end-start))
 	}
 	return rec
+}
+
+// joined returns the text of the log's records of kind (RecordText or
+// RecordReasoning), in order.
+func (s *memStream) joined(kind RecordKind) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := uint32(0) // memRec.other of the kind
+	if kind == RecordReasoning {
+		want = reasoningRec
+	}
+	var b strings.Builder
+	for pass := range 2 { // the length, then the text
+		start, n := uint32(0), 0
+		for _, r := range s.ends {
+			if r.other == want && r.end > start {
+				if pass == 0 {
+					n += int(r.end - start)
+				} else {
+					b.Write(s.text[start:r.end])
+				}
+			}
+			start = r.end
+		}
+		b.Grow(n)
+	}
+	return b.String()
 }
 
 // grow returns b with room for n more bytes: doubling while small, then by

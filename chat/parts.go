@@ -191,13 +191,17 @@ func checkData(d *Data) error {
 func (p *producer) parts(c *Chunk, recs []Record, text *strings.Builder) ([]Record, *Error) {
 	from := len(recs)
 	if c.Reasoning != "" {
-		p.reasoning.WriteString(c.Reasoning)
+		if !p.logText {
+			p.reasoning.WriteString(c.Reasoning)
+		}
 		r := p.record(RecordReasoning)
 		r.Text = c.Reasoning
 		recs = append(recs, r)
 	}
 	if c.Text != "" {
-		text.WriteString(c.Text)
+		if !p.logText {
+			text.WriteString(c.Text)
+		}
 		r := p.record(RecordText)
 		r.Text = c.Text
 		recs = append(recs, r)

@@ -61,7 +61,11 @@ type producer struct {
 
 	panicked *providerPanic
 
-	events    int                // the events the logged records make in the stream's mode
+	events int // the events the logged records make in the stream's mode
+	// logText: Result.Text and Reasoning are read from the memory store's
+	// log at the end (with what was not logged, kept in generation.text and
+	// reasoning), rather than kept twice while the stream runs.
+	logText   bool
 	hides     func(*Record) bool // the mode's (formatSpec.hides), looked up once
 	calls     parts              // the tool calls so far
 	reasoning strings.Builder    // all reasoning so far
@@ -154,8 +158,9 @@ func (p *producer) count(recs []Record) {
 func (p *producer) run() {
 	defer close(p.done)
 	if p.h.moderation != nil {
-		p.mod = newModStage(p, p.h.moderation)
+		p.mod = newModStage(p, p.h.moderation) // which keeps what it released
 	}
+	p.logText = p.mem != nil && p.mod == nil
 	defer p.h.producers.remove(p)
 	defer p.unwatch()
 	g := generation{recs: make([]Record, 0, 2)}
@@ -244,6 +249,7 @@ func (p *producer) step(g *generation, chunk *Chunk) bool {
 		return true
 	}
 	p.seq -= int64(len(recs)) // not logged
+	p.unlogged(g, recs)
 	if p.ctx.Err() != nil {
 		// Cancelled (the client left, a stop) before the append failed:
 		// that, not the store, ends it.
@@ -252,6 +258,24 @@ func (p *producer) step(g *generation, chunk *Chunk) bool {
 	}
 	p.cancel(g.storeErr) // stop the upstream before the provider unwinds
 	return false
+}
+
+// unlogged keeps the text of records the log refused, for Result.Text,
+// when that is read from the log (see logText).
+//
+//go:noinline
+func (p *producer) unlogged(g *generation, recs []Record) {
+	if !p.logText {
+		return
+	}
+	for i := range recs {
+		switch r := &recs[i]; r.Kind {
+		case RecordText:
+			g.text.WriteString(r.Text)
+		case RecordReasoning:
+			p.reasoning.WriteString(r.Text)
+		}
+	}
 }
 
 // begin adds the start record to recs, on the provider's first chunk.
@@ -361,8 +385,11 @@ func (p *producer) end(g *generation) {
 		p.ended()
 	}
 
-	res.Text = text.String()
-	res.Reasoning = p.reasoning.String()
+	res.Text, res.Reasoning = text.String(), p.reasoning.String()
+	if p.logText {
+		res.Text = p.mem.joined(RecordText) + res.Text
+		res.Reasoning = p.mem.joined(RecordReasoning) + res.Reasoning
+	}
 	if p.mod == nil {
 		p.count(recs) // the terminal records: sent, or failed to be logged
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/ssechat/ssechat/sse"
@@ -108,7 +109,6 @@ type encoder struct {
 	arena  []byte
 	ends   []int
 	events []sse.Event
-	str    string
 }
 
 // newEncoder returns an encoder for the stream, sending the events after
@@ -207,10 +207,61 @@ func (e *encoder) addTextEvent(name, field, text string) {
 
 // quote appends text as a JSON string to e.json.
 func (e *encoder) quote(text string) {
-	e.str = text
-	_ = e.je.Encode(&e.str)
-	e.json.Truncate(e.json.Len() - 1) // Encode's newline
-	e.str = ""
+	e.json.Write(appendJSONString(e.json.AvailableBuffer(), text))
+}
+
+// appendJSONString appends s to dst as a JSON string, byte for byte as
+// encoding/json writes it without HTML escaping (FuzzAppendJSONString
+// holds it to that): `"` and `\` escaped, control characters as \n,
+// \t, ... or \u00XX, invalid UTF-8 as \ufffd, U+2028 and U+2029
+// escaped. A text delta is the one event per token: through
+// encoding/json's reflection it cost several times as much.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0 // s[start:i] is still to be copied
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b >= 0x20 && b != '"' && b != '\\' && b < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if b < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(append(dst, s[start:i]...), `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(append(dst, s[start:]...), '"')
 }
 
 func (e *encoder) appendData(b []byte) {

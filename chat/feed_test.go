@@ -149,10 +149,13 @@ func (s *failingReads) Read(ctx context.Context, id string, after int64, wait ti
 	return nil, errors.New("no reads here")
 }
 
-// TestFeedStartsConnection: the connection that starts a stream follows it
-// from its producer's feed, not from the store: with a store whose Read
-// always fails, the answer still arrives whole; once the connection stops
-// following, the producer queues nothing more for it.
+// TestFeedStartsConnection: the connection that starts a stream gets its
+// events from the producer, not from the store: written by the producer
+// itself (the default, and with a detach grace), or through the producer's
+// feed (with a rotation). With a store whose Read always fails, the answer
+// still arrives whole; once a client leaves mid-answer, a detached
+// generation goes on to its end, and nothing more is written or queued for
+// the connection.
 func TestFeedStartsConnection(t *testing.T) {
 	store := &failingReads{MemoryStore: NewMemoryStore(MemoryStoreOptions{})}
 	release := make(chan struct{}, 1)
@@ -166,13 +169,14 @@ func TestFeedStartsConnection(t *testing.T) {
 		}
 	})
 	finished := make(chan *Result, 2)
-	h := NewHandler(p, WithStore(store), WithFinish(func(_ context.Context, res *Result) { finished <- res }))
-	h.mirror = nil // no other way around the store
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	hook := WithFinish(func(_ context.Context, res *Result) { finished <- res })
 	body := `{"messages":[{"role":"user","content":"hi"}]}`
 
 	// Whole, with no read of the store.
+	h := NewHandler(p, WithStore(store), hook)
+	h.mirror = nil // no other way around the store
+	srv := httptest.NewServer(h)
+	defer srv.Close()
 	release <- struct{}{}
 	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(body))
 	if err != nil {
@@ -186,39 +190,59 @@ func TestFeedStartsConnection(t *testing.T) {
 	<-finished
 
 	// Detached: the client leaves mid-answer.
-	h2 := NewHandler(p, WithStore(store), WithDetach(time.Minute), WithFinish(func(_ context.Context, res *Result) { finished <- res }))
-	h2.mirror = nil
-	srv2 := httptest.NewServer(h2)
-	resp, err = http.Post(srv2.URL, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got strings.Builder
-	buf := make([]byte, 4096)
-	for !strings.Contains(got.String(), `"world"`) {
-		n, err := resp.Body.Read(buf)
-		got.Write(buf[:n])
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		feed bool // the connection follows through the feed
+	}{
+		{"detach", []Option{WithDetach(time.Minute)}, false},
+		{"detach and rotation", []Option{WithDetach(time.Minute), WithMaxResponse(time.Hour)}, true},
+	} {
+		release = make(chan struct{})
+		h := NewHandler(p, append(tc.opts, WithStore(store), hook)...)
+		h.mirror = nil
+		srv := httptest.NewServer(h)
+		resp, err = http.Post(srv.URL, "application/json", strings.NewReader(body))
 		if err != nil {
-			t.Fatalf("%v after %q", err, got.String())
+			t.Fatal(err)
 		}
-	}
-	id, _, _ := strings.Cut(strings.TrimPrefix(got.String(), "id: "), ".")
-	pr := h2.producers.get(id)
-	if pr == nil {
-		t.Fatalf("no producer for %q", id)
-	}
-	resp.Body.Close()
-	srv2.Close() // returns once the handler has: the connection stopped following
-	close(release)
-	if res := <-finished; res.End != EndCompleted || res.Text != "Hello, world!" {
-		t.Fatalf("the detached generation: %s %q", res.End, res.Text)
-	}
-	if store.reads.Load() != 0 {
-		t.Fatalf("the starting connections read the store %d times", store.reads.Load())
-	}
-	pr.feed.mu.Lock()
-	defer pr.feed.mu.Unlock()
-	if !pr.feed.stopped || len(pr.feed.recs) != 0 {
-		t.Fatalf("feed after the connection left: stopped %v, %d records queued", pr.feed.stopped, len(pr.feed.recs))
+		var got strings.Builder
+		buf := make([]byte, 4096)
+		for !strings.Contains(got.String(), `"world"`) {
+			n, err := resp.Body.Read(buf)
+			got.Write(buf[:n])
+			if err != nil {
+				t.Fatalf("%s: %v after %q", tc.name, err, got.String())
+			}
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(got.String(), "id: "), ".")
+		pr := h.producers.get(id)
+		if pr == nil {
+			t.Fatalf("%s: no producer for %q", tc.name, id)
+		}
+		resp.Body.Close()
+		srv.Close() // returns once the handler has: the connection stopped following
+		close(release)
+		if res := <-finished; res.End != EndCompleted || res.Text != "Hello, world!" {
+			t.Fatalf("%s: the detached generation: %s %q", tc.name, res.End, res.Text)
+		}
+		if store.reads.Load() != 0 {
+			t.Fatalf("%s: the starting connections read the store %d times", tc.name, store.reads.Load())
+		}
+		if tc.feed {
+			pr.feed.mu.Lock()
+			stopped, queued := pr.feed.stopped, len(pr.feed.recs)
+			pr.feed.mu.Unlock()
+			if !stopped || queued != 0 {
+				t.Fatalf("%s: feed after the connection left: stopped %v, %d records queued", tc.name, stopped, queued)
+			}
+			continue
+		}
+		pr.live.mu.Lock()
+		done, end := pr.live.done, pr.live.end
+		pr.live.mu.Unlock()
+		if pr.feed != nil || !done || end != followGone {
+			t.Fatalf("%s: the connection after the client left: done %v, end %v, feed %v", tc.name, done, end, pr.feed != nil)
+		}
 	}
 }

@@ -398,6 +398,9 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, req *Request, mo
 	case h.grace == 0 && !h.rotates(mode):
 		// The generation cannot outlive the request: it runs here.
 		h.startLive(w, r, p, p.info, ascii)
+	case !h.rotates(mode):
+		// It may outlive the request, and writes here meanwhile.
+		h.startAttached(w, r, p, ascii)
 	default:
 		h.startFollowed(w, r, p, ascii)
 	}
@@ -449,7 +452,7 @@ func (h *Handler) newStream(w http.ResponseWriter, r *http.Request, req *Request
 //
 //go:noinline
 func (h *Handler) startFollowed(w http.ResponseWriter, r *http.Request, p *producer, ascii bool) {
-	info, req, started := p.info, p.req, p.res.Started
+	info := p.info
 	readCtx := r.Context()
 	stopCancel := func() bool { return false }
 	if h.grace == 0 {
@@ -491,6 +494,13 @@ func (h *Handler) startFollowed(w http.ResponseWriter, r *http.Request, p *produ
 	default:
 		<-p.done
 	}
+	h.reportFollowed(r, p)
+}
+
+// reportFollowed reports a stream whose producer ran in a goroutine of its
+// own to the middleware: what it did, or that it goes on detached; and
+// raises a provider's panic again.
+func (h *Handler) reportFollowed(r *http.Request, p *producer) {
 	o := streamctx.ObserverFrom(r.Context())
 	select {
 	case <-p.done:
@@ -500,7 +510,7 @@ func (h *Handler) startFollowed(w http.ResponseWriter, r *http.Request, p *produ
 		p.rethrow()
 	default: // detached: the producer goes on
 		if o != nil {
-			o.Finished(&streamctx.Report{StreamID: info.ID, Model: req.Model, End: "detached", Duration: time.Since(started)})
+			o.Finished(&streamctx.Report{StreamID: p.info.ID, Model: p.req.Model, End: "detached", Duration: time.Since(p.res.Started)})
 		}
 	}
 }

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -21,11 +22,17 @@ const (
 	maxCoalesce = 32 * time.Millisecond
 )
 
-// live is the connection of a stream whose generation cannot outlive its
-// request (no detach grace, no rotation): the producer runs on the
-// request's goroutine, and each append writes to the client directly
-// (startLive). No goroutine of its own, no wake-up per event: what a
-// hand-written handler does, with the log still written for resumes.
+// live is the connection that started a stream, written to by the
+// stream's producer directly: each append writes to the client (deliver),
+// with no goroutine between them and one wake-up per event, as a
+// hand-written handler; the log is still written for resumes.
+//
+// When the generation cannot outlive its request (no detach grace, no
+// rotation), the producer runs on the request's goroutine (startLive).
+// With a detach grace it runs on its own, and writes here while the client
+// is there; the request's goroutine waits, keeping the reader's lease
+// (startAttached). A client that leaves then detaches the connection
+// instead of cancelling the generation.
 type live struct {
 	mu       sync.Mutex
 	f        *follower
@@ -36,6 +43,7 @@ type live struct {
 	held     bool          // events wait for the timer
 	done     bool          // the response is over: the terminal was sent, or the client is gone
 	end      followEnd
+	gone     chan struct{} // with a detach grace: closed when a write fails
 }
 
 // deliver encodes records just logged and writes them, or holds them for
@@ -114,9 +122,106 @@ func (l *live) finish(end followEnd) {
 	if l.timer != nil {
 		l.timer.Stop()
 	}
-	if end == followGone {
+	switch {
+	case end != followGone:
+	case l.gone != nil:
+		close(l.gone) // the request's goroutine detaches
+	default:
 		l.p.cancel(errClientGone)
 	}
+}
+
+// detach ends the connection for a client that left, or for a failure
+// of the request's goroutine; the generation goes on. Nothing is written
+// after it returns.
+func (l *live) detach() followEnd {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.done, l.end = true, followGone
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+	}
+	return l.end
+}
+
+// fail ends the connection because the store failed: the client is told.
+func (l *live) fail(e *Error) followEnd {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.done, l.end = true, l.f.fail(e)
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+	}
+	return l.end
+}
+
+// startAttached runs p in a goroutine of its own, which may outlive the
+// request (a detach grace), and writes to w from it while the client is
+// there (see live). This goroutine waits: for the producer's end, or the
+// client leaving, and keeps the reader's lease meanwhile.
+//
+//go:noinline
+func (h *Handler) startAttached(w http.ResponseWriter, r *http.Request, p *producer, ascii bool) {
+	info := p.info
+	l, st := h.newLive(w, r, p, info, ascii)
+	l.gone = make(chan struct{})
+	if h.addReader(info.ID) {
+		defer h.removeReader(info.ID)
+	} else { // only with a limit below one
+		_ = h.writeError(w, NewError(CodeTooManyReaders, ""))
+		l.done, l.end = true, followFailed
+	}
+	lease := h.lease(info.Mode)
+	touch := func() error {
+		if err := h.store.Touch(r.Context(), info.ID, lease); err != nil && r.Context().Err() == nil {
+			return err
+		}
+		return nil
+	}
+	terr := touch() // before the producer's first check
+	p.watchLease(h.grace)
+	go p.run()
+	every := time.NewTimer(lease / 4)
+	defer every.Stop()
+	var end followEnd
+wait:
+	for {
+		if terr != nil {
+			// As a follower of the log: the client is told, the
+			// generation goes on for a resume.
+			end = l.fail(storeError(terr))
+			break
+		}
+		select {
+		case <-p.done:
+			end = l.close()
+			break wait
+		case <-l.gone:
+			end = l.detach()
+			break wait
+		case <-r.Context().Done():
+			end = l.detach()
+			break wait
+		case <-every.C:
+			terr = touch()
+			every.Reset(lease / 4)
+		}
+	}
+	if cause := context.Cause(r.Context()); end != followTerminal && errors.Is(cause, context.DeadlineExceeded) {
+		// A timeout (middleware.StreamTimeout, a deadline) ends the
+		// generation under every policy: only a client that left is
+		// waited for.
+		p.cancel(cause)
+		<-p.done
+	}
+	if st != nil && end != followGone {
+		st.Ended()
+	}
+	h.reportFollowed(r, p)
 }
 
 // close ends the connection once the producer has: nothing is written

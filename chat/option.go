@@ -107,11 +107,14 @@ func WithStore(s Store) Option {
 // What it costs: with grace 0 (and no [WithMaxResponse] rotation) the
 // generation cannot outlive its request, so it runs on the request's
 // goroutine and each piece is written as it is logged, as a hand-written
-// handler does; a client that reads slowly then slows the upstream read
-// (each write is bounded by [WithWriteTimeout]). With grace > 0 the
-// generation runs in a goroutine of its own, which hands what it logs to
-// the connection that started it: one goroutine and a few kilobytes more
-// per stream, and a slow client never holds up the upstream.
+// handler does. With grace > 0 the generation runs in a goroutine of its
+// own (one goroutine and a few kilobytes more per stream), which writes
+// each piece to the connection that started it while that client is
+// there; the request's goroutine waits and renews the lease. Either way a
+// client that stops reading holds up the upstream read for one write at
+// most ([WithWriteTimeout]): then it counts as gone, and with grace > 0
+// the generation goes on into the log. With a rotation the generation
+// hands what it logs to the connection instead, which never holds it up.
 func WithDetach(grace time.Duration) Option {
 	if grace < 0 {
 		panic(fmt.Sprintf("chat: WithDetach(%v): negative grace", grace))

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -173,16 +174,22 @@ func clockTool(run func(ctx context.Context, args json.RawMessage) (any, error))
 	return chat.Tool{Name: "clock", Description: "The time in a time zone.", Run: run}
 }
 
+// toolSpans returns the recorder of the process's spans, installed once:
+// the package's tracer, made before any test ran, delegates to the first
+// global provider only, so a second one (go test -count 2) would see none.
+var toolSpans = sync.OnceValue(func() *tracetest.SpanRecorder {
+	spans := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	return spans
+})
+
 // TestToolLoop: the provider runs the server's tools (one succeeds, one
 // fails: its error goes back to the model), streams the calls and results,
 // and the model's second step answers with them; execute_tool spans are
 // recorded per the GenAI conventions.
 func TestToolLoop(t *testing.T) {
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	prev := otel.GetTracerProvider()
-	otel.SetTracerProvider(tp)
-	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	spans := toolSpans()
+	before := len(spans.Ended())
 
 	srv, fake, results := relay(t, []openai.Option{openai.WithTools(weatherTool(nil), clockTool(nil))})
 	serverCalls := []chat.ToolCall{
@@ -244,7 +251,7 @@ func TestToolLoop(t *testing.T) {
 		t.Fatalf("tools offered: %v", reqs[0].Body["tools"])
 	}
 	var execs []string
-	for _, sp := range spans.Ended() {
+	for _, sp := range spans.Ended()[before:] {
 		if strings.HasPrefix(sp.Name(), "execute_tool ") {
 			attrs := map[string]string{}
 			for _, a := range sp.Attributes() {

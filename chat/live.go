@@ -169,13 +169,18 @@ func (h *Handler) startAttached(w http.ResponseWriter, r *http.Request, p *produ
 	info := p.info
 	l, st := h.newLive(w, r, p, info, ascii)
 	l.gone = make(chan struct{})
-	if h.addReader(info.ID) {
-		defer h.removeReader(info.ID)
-	} else { // only with a limit below one
+	if !h.addReader(info.ID) { // only with a limit below one
+		// Refused, as a follower of the log would be: the generation
+		// goes on, detached.
 		_ = h.writeError(w, NewError(CodeTooManyReaders, ""))
 		l.done, l.end = true, followFailed
+		p.watchLease(h.grace)
+		go p.run()
+		h.reportFollowed(r, p)
+		return
 	}
-	lease := h.lease(info.Mode)
+	defer h.removeReader(info.ID)
+	lease := h.lease(info.Mode) // the grace: positive
 	touch := func() error {
 		if err := h.store.Touch(r.Context(), info.ID, lease); err != nil && r.Context().Err() == nil {
 			return err

@@ -53,8 +53,10 @@ run() {
 	wait $pid 2>/dev/null || true
 }
 
-run "ssechat, -detach 0" "$bin/server" -mock-delay "$delay" -keepalive 5s -detach 0
-run "ssechat, -detach 30s" "$bin/server" -mock-delay "$delay" -keepalive 5s -detach 30s
+# The example server takes $REDIS_URL as its -redis default: the memory
+# store's runs clear it.
+run "ssechat, -detach 0" env -u REDIS_URL "$bin/server" -mock-delay "$delay" -keepalive 5s -detach 0
+run "ssechat, -detach 30s" env -u REDIS_URL "$bin/server" -mock-delay "$delay" -keepalive 5s -detach 30s
 if [ -n "${REDIS_URL:-}" ]; then
 	run "ssechat, -detach 0, Redis" "$bin/server" -mock-delay "$delay" -keepalive 5s -detach 0 -redis "$REDIS_URL"
 fi

@@ -9,7 +9,8 @@ import (
 // feed hands the records a producer logs straight to the connection that
 // started the stream, so that it follows its generation without reading
 // them back from the store: per batch one lock and one wake-up, nothing
-// allocated. The store still gets every record first (see
+// allocated. It serves streams that WithMaxResponse rotates; the others'
+// producers write to their connection themselves (see live). The store still gets every record first (see
 // producer.append), for resumes and for the connections of other
 // instances; a record reaches the feed only once it is logged, so the
 // event ids the connection sends are positions a resume finds.

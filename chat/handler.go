@@ -448,7 +448,9 @@ func (h *Handler) newStream(w http.ResponseWriter, r *http.Request, req *Request
 }
 
 // startFollowed runs p in a goroutine of its own, which may outlive the
-// request (a detach grace, a rotation), and follows its log.
+// request, and follows its log: for a stream that [WithMaxResponse]
+// rotates, whose connections end while it runs. The log reaches this
+// connection through p's feed.
 //
 //go:noinline
 func (h *Handler) startFollowed(w http.ResponseWriter, r *http.Request, p *producer, ascii bool) {

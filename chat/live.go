@@ -116,7 +116,8 @@ func (l *live) send(terminal bool) {
 	}
 }
 
-// finish ends the response. A client that is gone cancels the generation.
+// finish ends the response. A client that is gone cancels the generation,
+// or with a detach grace, detaches the connection (see startAttached).
 func (l *live) finish(end followEnd) {
 	l.done, l.end = true, end
 	if l.timer != nil {
@@ -138,10 +139,7 @@ func (l *live) detach() followEnd {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.done {
-		l.done, l.end = true, followGone
-		if l.timer != nil {
-			l.timer.Stop()
-		}
+		l.finish(followGone)
 	}
 	return l.end
 }
@@ -151,10 +149,7 @@ func (l *live) fail(e *Error) followEnd {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.done {
-		l.done, l.end = true, l.f.fail(e)
-		if l.timer != nil {
-			l.timer.Stop()
-		}
+		l.finish(l.f.fail(e))
 	}
 	return l.end
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -101,22 +102,60 @@ type encoder struct {
 	transient func(seq int64) (json.RawMessage, bool)
 
 	seq  int64
-	skip int64  // events with seq <= skip are not sent (a resume)
-	ids  []byte // the ids of the batch's events, "<stream id>.<seq>" each
+	skip int64 // events with seq <= skip are not sent (a resume)
 
+	*batch // while a batch is pending; see batch
+}
+
+// batch holds the events of a pending batch. An encoder takes one from a
+// pool when a batch starts and gives it back at flush. With thousands of
+// streams, the buffers that the last event of any stream used are still
+// in the CPU's cache for the next one, where each stream's own buffers
+// would have left it since its last event; and a stream between batches
+// (a model thinking) holds none.
+type batch struct {
 	json   bytes.Buffer
 	je     *json.Encoder
 	arena  []byte
 	ends   []int
+	ids    []byte // the ids of the batch's events, "<stream id>.<seq>" each
 	events []sse.Event
+}
+
+var batches = sync.Pool{New: func() any {
+	b := new(batch)
+	b.je = json.NewEncoder(&b.json)
+	b.je.SetEscapeHTML(false)
+	return b
+}}
+
+// maxPooledBatch is the largest arena (or JSON buffer) that goes back to
+// the pool: the batch of a snapshot-mode burst may be much larger.
+const maxPooledBatch = maxBatch + 16<<10
+
+// open makes sure a batch is there to add events to.
+func (e *encoder) open() {
+	if e.batch == nil {
+		e.batch = batches.Get().(*batch)
+	}
+}
+
+// release gives the (empty) batch back to the pool.
+func (e *encoder) release() {
+	b := e.batch
+	e.batch = nil
+	clear(b.events) // drop references to ids and the arena
+	b.events, b.ends, b.arena, b.ids = b.events[:0], b.ends[:0], b.arena[:0], b.ids[:0]
+	if cap(b.arena) > maxPooledBatch || b.json.Cap() > maxPooledBatch || cap(b.events) > 1024 {
+		return // a burst's: let it go
+	}
+	batches.Put(b)
 }
 
 // newEncoder returns an encoder for the stream, sending the events after
 // skip (-1: all of them).
 func newEncoder(info *StreamInfo, ascii bool, skip int64) *encoder {
 	e := &encoder{ascii: ascii, streamID: info.ID, skip: skip}
-	e.je = json.NewEncoder(&e.json)
-	e.je.SetEscapeHTML(false)
 	e.f = formats[info.Mode].new(info)
 	return e
 }
@@ -124,6 +163,7 @@ func newEncoder(info *StreamInfo, ascii bool, skip int64) *encoder {
 // addRecord adds the events of one log record. Records must come in order
 // from the first, so that event numbers follow record numbers.
 func (e *encoder) addRecord(r *Record) {
+	e.open()
 	switch r.Kind {
 	case RecordStart:
 		e.f.catchUp(e)
@@ -144,6 +184,7 @@ func (e *encoder) addRecord(r *Record) {
 
 // addError adds the events of a failure.
 func (e *encoder) addError(err *Error) {
+	e.open()
 	e.f.catchUp(e)
 	e.f.fail(e, err)
 }
@@ -153,12 +194,12 @@ func (e *encoder) addError(err *Error) {
 const maxBatch = 64 << 10
 
 // full reports whether the batch is as large as one write should be.
-func (e *encoder) full() bool { return len(e.arena) >= maxBatch }
+func (e *encoder) full() bool { return e.batch != nil && len(e.arena) >= maxBatch }
 
 // pending reports whether a batch is waiting for flush: events, or
 // something the format holds back (see catchUp).
 func (e *encoder) pending() bool {
-	if len(e.events) > 0 {
+	if e.batch != nil && len(e.events) > 0 {
 		return true
 	}
 	h, ok := e.f.(interface{ holding() bool })
@@ -337,8 +378,10 @@ func (e *encoder) dataValue(r *Record) (json.RawMessage, bool) {
 
 // flush writes the batch in one write and resets it.
 func (e *encoder) flush(w *sse.Writer) error {
+	e.open()
 	e.f.catchUp(e)
 	if len(e.events) == 0 {
+		e.release()
 		return nil
 	}
 	start := 0
@@ -347,8 +390,7 @@ func (e *encoder) flush(w *sse.Writer) error {
 		start = end
 	}
 	err := w.Send(e.events...)
-	clear(e.events) // drop references to ids and the arena
-	e.events, e.ends, e.arena, e.ids = e.events[:0], e.ends[:0], e.arena[:0], e.ids[:0]
+	e.release()
 	if r, ok := e.f.(interface{ flushed() }); ok {
 		r.flushed()
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ssechat/ssechat/internal/apart"
 	"github.com/ssechat/ssechat/internal/streamctx"
 	"github.com/ssechat/ssechat/sse"
 )
@@ -193,7 +194,9 @@ func (h *Handler) runPrepare(r *http.Request, req *Request) error {
 	if h.prepare == nil {
 		return nil
 	}
-	if err := h.prepare(r, req); err != nil {
+	var err error
+	apart.Do(func() { err = h.prepare(r, req) }) // the user's code: see apart.Do
+	if err != nil {
 		if e := (*Error)(nil); !errors.As(err, &e) {
 			return &Error{Code: CodeInternal, Err: err}
 		}
@@ -316,8 +319,12 @@ func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, req *Reques
 		return NewError(CodeInvalidRequest, "the request body is not valid UTF-8")
 	}
 	// Request.UnmarshalJSON without a json.Unmarshal around it (see
-	// Request.decode).
-	if err := req.decode(body); err != nil {
+	// Request.decode). encoding/json recurses for every level of the body
+	// (a message, its parts): under the frames of a few middleware, a
+	// body with a long message took the request's goroutine past its
+	// first 8 KB of stack (see apart.Do).
+	apart.Do(func() { err = req.decode(body) })
+	if err != nil {
 		msg := "the request body is not valid JSON"
 		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field != "" {
 			msg = te.Field + ": wrong type " + te.Value

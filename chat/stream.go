@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssechat/ssechat/internal/apart"
 	"github.com/ssechat/ssechat/internal/streamctx"
 	"github.com/ssechat/ssechat/sse"
 )
@@ -399,7 +400,7 @@ func (p *producer) end(g *generation) {
 	}
 	res.Duration = time.Since(res.Started)
 	if p.h.finish != nil {
-		p.h.finish(p.hookCtx, res)
+		apart.Do(func() { p.h.finish(p.hookCtx, res) }) // the user's code: see apart.Do
 	}
 }
 
@@ -595,7 +596,7 @@ func (f *follower) send(terminal bool) (end followEnd, done bool) {
 			return 0, false // the body is made at the end
 		}
 		ws, _ := f.enc.f.(interface{ wholeStatus() int })
-		if len(f.enc.events) == 1 && ws != nil {
+		if f.enc.batch != nil && len(f.enc.events) == 1 && ws != nil {
 			if f.info.AILabel {
 				f.w.Header().Set(AILabelHeader, "true")
 			}

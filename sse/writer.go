@@ -17,8 +17,8 @@ var ErrFlushUnsupported = errors.New("sse: response writer cannot flush")
 // [Options].WriteTimeout is zero.
 const DefaultWriteTimeout = 30 * time.Second
 
-// maxRetainedBuffer is the largest encoding buffer a Writer keeps between
-// writes; a larger one (after a huge event) is released.
+// maxRetainedBuffer is the largest encoding buffer that goes back to the
+// pool; a larger one (after a huge event) is released.
 const maxRetainedBuffer = 64 << 10
 
 // Options configures a [Writer]. The zero value (or nil) gives the defaults.
@@ -57,9 +57,13 @@ type Writer struct {
 	// so a finished stream's buffers are freed without waiting for it.
 	stale   *atomic.Bool
 	refresh *time.Timer
-	buf     []byte
 	err     error
 }
+
+// bufs holds the buffers that Send and Comment encode into, shared by all
+// Writers: a stream that waits between events holds none, and with
+// thousands of streams the buffer is one that is still in the CPU's cache.
+var bufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // NewWriter prepares w for an event stream and commits the response headers.
 //
@@ -132,11 +136,12 @@ func (w *Writer) Send(events ...Event) error {
 	if w.err != nil {
 		return w.err
 	}
-	b := w.buf[:0]
+	buf := bufs.Get().(*[]byte)
+	b := (*buf)[:0]
 	for i := range events {
 		b = appendValid(b, &events[i])
 	}
-	return w.writeLocked(b)
+	return w.writeLocked(buf, b)
 }
 
 // Comment writes a comment block (": text" and a blank line; a bare ":" when
@@ -148,32 +153,36 @@ func (w *Writer) Comment(text string) error {
 	if w.err != nil {
 		return w.err
 	}
-	b, err := AppendComment(w.buf[:0], text)
+	buf := bufs.Get().(*[]byte)
+	b, err := AppendComment((*buf)[:0], text)
 	if err != nil {
+		bufs.Put(buf)
 		return err
 	}
-	return w.writeLocked(b)
+	return w.writeLocked(buf, b)
 }
 
-func (w *Writer) writeLocked(b []byte) error {
+// writeLocked writes b, encoded in the pool's buf, and gives buf back.
+func (w *Writer) writeLocked(buf *[]byte, b []byte) error {
+	err := w.write(b)
 	if cap(b) <= maxRetainedBuffer {
-		w.buf = b[:0]
-	} else {
-		w.buf = nil
+		*buf = b[:0]
+		bufs.Put(buf)
 	}
-	if err := w.extendDeadline(); err != nil {
+	if err != nil {
 		w.err = err
+	}
+	return err
+}
+
+func (w *Writer) write(b []byte) error {
+	if err := w.extendDeadline(); err != nil {
 		return err
 	}
 	if _, err := w.w.Write(b); err != nil {
-		w.err = err
 		return err
 	}
-	if err := w.rc.Flush(); err != nil {
-		w.err = err
-		return err
-	}
-	return nil
+	return w.rc.Flush()
 }
 
 // extendDeadline moves the write deadline to now+timeout if it was set more

@@ -109,19 +109,14 @@ func init() {
 }
 
 // named is the delta format, and the events that the snapshot format
-// shares with it. Its payloads are reused, so that encoding boxes
-// pointers, not values.
+// shares with it. The payload of a tool call's piece, the one event per
+// token besides text, is reused, so that encoding boxes a pointer, not a
+// value; the others (once a stream, or once a call) are not kept between
+// events, where every stream would hold them.
 type named struct {
 	model, id string
 	ai        bool
-	startD    StartData
-	callStart ToolCallStartData
 	callDelta ToolCallDeltaData
-	call      ToolCallData
-	result    ToolResultData
-	data      DataPartData
-	done      DoneData
-	failD     ErrorData
 }
 
 func newNamed(info *StreamInfo) *named {
@@ -129,8 +124,7 @@ func newNamed(info *StreamInfo) *named {
 }
 
 func (f *named) start(e *encoder) {
-	f.startD = StartData{ID: f.id, Model: f.model, AIGenerated: f.ai}
-	e.add(EventStart, &f.startD)
+	e.add(EventStart, &StartData{ID: f.id, Model: f.model, AIGenerated: f.ai})
 }
 
 func (f *named) part(e *encoder, r *Record) {
@@ -153,25 +147,21 @@ func (f *named) part(e *encoder, r *Record) {
 func (f *named) other(e *encoder, r *Record) {
 	switch r.Kind {
 	case RecordToolStart:
-		f.callStart = ToolCallStartData{ID: r.ID, Name: r.Name, Server: r.Server}
-		e.add(EventToolCallStart, &f.callStart)
+		e.add(EventToolCallStart, &ToolCallStartData{ID: r.ID, Name: r.Name, Server: r.Server})
 	case RecordToolDelta:
 		f.callDelta = ToolCallDeltaData{ID: r.ID, ArgumentsDelta: r.Text}
 		e.add(EventToolCallDelta, &f.callDelta)
 	case RecordToolCall:
-		f.call = ToolCallData{ID: r.ID, Name: r.Name, Arguments: r.Text, Server: r.Server}
-		e.add(EventToolCall, &f.call)
+		e.add(EventToolCall, &ToolCallData{ID: r.ID, Name: r.Name, Arguments: r.Text, Server: r.Server})
 	case RecordToolResult:
-		f.result = ToolResultData{ID: r.ID, Name: r.Name, Output: r.Value, Error: r.Message}
-		e.add(EventToolResult, &f.result)
+		e.add(EventToolResult, &ToolResultData{ID: r.ID, Name: r.Name, Output: r.Value, Error: r.Message})
 	case RecordData:
 		v, ok := e.dataValue(r)
 		if !ok {
 			e.none()
 			return
 		}
-		f.data = DataPartData{Name: r.Name, ID: r.ID, Value: v, Transient: r.Transient}
-		e.add(EventData, &f.data)
+		e.add(EventData, &DataPartData{Name: r.Name, ID: r.ID, Value: v, Transient: r.Transient})
 	case RecordRetract:
 		e.addTextEvent(EventRetract, "text", r.Text)
 	default:
@@ -180,13 +170,11 @@ func (f *named) other(e *encoder, r *Record) {
 }
 
 func (f *named) finish(e *encoder, r *Record) {
-	f.done = DoneData{FinishReason: r.FinishReason, Usage: r.Usage}
-	e.add(EventDone, &f.done)
+	e.add(EventDone, &DoneData{FinishReason: r.FinishReason, Usage: r.Usage})
 }
 
 func (f *named) fail(e *encoder, err *Error) {
-	f.failD = ErrorData{Code: err.Code, Message: err.ClientMessage(), Retryable: err.Retryable()}
-	e.add(EventError, &f.failD)
+	e.add(EventError, &ErrorData{Code: err.Code, Message: err.ClientMessage(), Retryable: err.Retryable()})
 }
 
 func (f *named) catchUp(*encoder) {}

@@ -378,7 +378,13 @@ func (e *encoder) dataValue(r *Record) (json.RawMessage, bool) {
 
 // flush writes the batch in one write and resets it.
 func (e *encoder) flush(w *sse.Writer) error {
-	e.open()
+	if !e.pending() {
+		if e.batch != nil {
+			e.release()
+		}
+		return nil
+	}
+	e.open() // for what the format held back
 	e.f.catchUp(e)
 	if len(e.events) == 0 {
 		e.release()

@@ -54,7 +54,7 @@ type Writer struct {
 	// stale is set by refresh, timeout/2 after the deadline was last set;
 	// the next write then moves the deadline. So the per-event path reads
 	// an atomic, not the clock. The timer holds only stale, not the Writer,
-	// so a finished stream's buffers are freed without waiting for it.
+	// so a finished stream's Writer is freed without waiting for it.
 	stale   *atomic.Bool
 	refresh *time.Timer
 	err     error

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -65,6 +67,9 @@ type telemetry struct {
 	duration   genaiconv.ServerRequestDuration
 	tokens     genaiconv.ClientTokenUsage
 	characters metric.Int64Counter
+
+	sets  sync.Map // metricSetsKey → *metricSets
+	setsN atomic.Int32
 }
 
 // Telemetry returns middleware that traces and measures chat streams
@@ -92,6 +97,10 @@ type telemetry struct {
 //
 // Message content is recorded only with [TelemetryOptions].RecordContent.
 func Telemetry(opts *TelemetryOptions) func(http.Handler) http.Handler {
+	return newTelemetry(opts).middleware
+}
+
+func newTelemetry(opts *TelemetryOptions) *telemetry {
 	var o TelemetryOptions
 	if opts != nil {
 		o = *opts
@@ -125,7 +134,7 @@ func Telemetry(opts *TelemetryOptions) func(http.Handler) http.Handler {
 		metric.WithUnit("{character}"), metric.WithDescription("Unicode code points of answer text streamed to clients.")); err != nil {
 		otel.Handle(err)
 	}
-	return t.middleware
+	return t
 }
 
 // observer receives one stream's report from chat.Handler.
@@ -192,7 +201,6 @@ func (t *telemetry) finish(ctx context.Context, span trace.Span, obs *observer, 
 }
 
 func (t *telemetry) record(ctx context.Context, span trace.Span, rep *streamctx.Report) {
-	op, prov := genaiconv.OperationNameChat, genaiconv.ProviderNameAttr(t.provider)
 	if rep.Model != "" {
 		span.SetName("chat " + rep.Model)
 	}
@@ -231,24 +239,65 @@ func (t *telemetry) record(ctx context.Context, span trace.Span, rep *streamctx.
 	}
 	span.SetAttributes(attrs...)
 
-	// Metric attributes: the conventions' required and recommended ones.
-	mattrs := []attribute.KeyValue{t.duration.AttrRequestModel(rep.Model)}
-	if rep.ResponseModel != "" {
-		mattrs = append(mattrs, t.duration.AttrResponseModel(rep.ResponseModel))
-	}
+	ms := t.metricSets(rep.Model, rep.ResponseModel, rep.ErrorCode)
 	if rep.FirstChunk > 0 {
-		t.ttft.Record(ctx, rep.FirstChunk.Seconds(), op, prov, mattrs...)
+		t.ttft.RecordSet(ctx, rep.FirstChunk.Seconds(), ms.base)
 	}
 	if rep.HasUsage {
-		t.tokens.Record(ctx, int64(rep.InputTokens), op, prov, genaiconv.TokenTypeInput, mattrs...)
-		t.tokens.Record(ctx, int64(rep.OutputTokens), op, prov, genaiconv.TokenTypeOutput, mattrs...)
+		t.tokens.RecordSet(ctx, int64(rep.InputTokens), ms.input)
+		t.tokens.RecordSet(ctx, int64(rep.OutputTokens), ms.output)
 	}
-	t.characters.Add(ctx, int64(rep.Characters), metric.WithAttributes(append(mattrs[:len(mattrs):len(mattrs)],
-		semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(t.provider))...))
-	if rep.ErrorCode != "" {
-		mattrs = append(mattrs, t.duration.AttrErrorType(genaiconv.ErrorTypeAttr(rep.ErrorCode)))
+	t.characters.Add(ctx, int64(rep.Characters), metric.WithAttributeSet(ms.base))
+	t.duration.RecordSet(ctx, rep.Duration.Seconds(), ms.duration)
+}
+
+// metricSets are the attribute sets of the metrics of one kind of stream:
+// one model, one response model, one error type (or none).
+type metricSets struct {
+	base          attribute.Set // gen_ai.operation.name, gen_ai.provider.name and the models
+	input, output attribute.Set // base and gen_ai.token.type
+	duration      attribute.Set // base and error.type, if any
+}
+
+type metricSetsKey struct{ model, responseModel, errorType string }
+
+// maxMetricSets bounds the cache of attribute sets: model names come from
+// requests.
+const maxMetricSets = 256
+
+// metricSets returns the attribute sets for a stream, made once for each
+// kind of stream (up to maxMetricSets kinds): building a set sorts and
+// hashes its attributes, which would otherwise be done four times for
+// every stream.
+func (t *telemetry) metricSets(model, responseModel, errorType string) *metricSets {
+	key := metricSetsKey{model, responseModel, errorType}
+	if ms, ok := t.sets.Load(key); ok {
+		return ms.(*metricSets)
 	}
-	t.duration.Record(ctx, rep.Duration.Seconds(), op, prov, mattrs...)
+	op, prov := semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(t.provider)
+	base := []attribute.KeyValue{op, prov, t.duration.AttrRequestModel(model)}
+	if responseModel != "" {
+		base = append(base, t.duration.AttrResponseModel(responseModel))
+	}
+	with := func(kv attribute.KeyValue) attribute.Set {
+		return attribute.NewSet(append(base[:len(base):len(base)], kv)...)
+	}
+	ms := &metricSets{
+		base:   attribute.NewSet(base...),
+		input:  with(semconv.GenAITokenTypeInput),
+		output: with(semconv.GenAITokenTypeOutput),
+	}
+	ms.duration = ms.base
+	if errorType != "" {
+		ms.duration = with(t.duration.AttrErrorType(genaiconv.ErrorTypeAttr(errorType)))
+	}
+	if t.setsN.Load() < maxMetricSets {
+		if v, loaded := t.sets.LoadOrStore(key, ms); loaded {
+			return v.(*metricSets)
+		}
+		t.setsN.Add(1)
+	}
+	return ms
 }
 
 // contentAttrs renders the conversation in the conventions' JSON shapes.

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -206,5 +207,76 @@ func TestTelemetryRefusedRequest(t *testing.T) {
 	sp := k.spans.Ended()[0]
 	if a := attrs(sp.Attributes()); a["error.type"].AsString() != "415" || sp.Status().Code != codes.Unset {
 		t.Errorf("error.type %v, status %v", a["error.type"], sp.Status())
+	}
+}
+
+func TestTelemetryMetricAttributeSets(t *testing.T) {
+	// Each metric's data points carry exactly the attributes of their
+	// stream: the model asked for, the model that answered, the error,
+	// whatever streams came before them.
+	k := newOtelKit(t)
+	h := middleware.Telemetry(&middleware.TelemetryOptions{TracerProvider: k.tp, MeterProvider: k.mp, ProviderName: "deepseek"})(
+		chat.NewHandler(chat.ProviderFunc(func(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
+			p := &chattest.Provider{Chunks: []chat.Chunk{{Text: "a", Model: req.Model + "-v2"}}, Usage: &chat.Usage{InputTokens: 5, OutputTokens: 1, TotalTokens: 6}}
+			if req.Model == "failing" {
+				p.Err, p.ErrAt = chat.NewError(chat.CodeUpstreamUnavailable, ""), 1
+			}
+			return p.Stream(ctx, req)
+		}), chat.WithPrepare(func(r *http.Request, req *chat.Request) error {
+			req.Model = req.Messages[0].Content
+			return nil
+		})))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, model := range []string{"m1", "m2", "m1", "failing"} {
+		if _, err := chattest.Post(srv.Client(), srv.URL, chattest.UserMessage(model)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Close()
+
+	base := func(model string, more ...attribute.KeyValue) string {
+		set := attribute.NewSet(append([]attribute.KeyValue{
+			attribute.String("gen_ai.operation.name", "chat"), attribute.String("gen_ai.provider.name", "deepseek"),
+			attribute.String("gen_ai.request.model", model), attribute.String("gen_ai.response.model", model+"-v2"),
+		}, more...)...)
+		return set.Encoded(attribute.DefaultEncoder())
+	}
+	failed := attribute.String("error.type", "upstream_unavailable")
+	in, out := attribute.String("gen_ai.token.type", "input"), attribute.String("gen_ai.token.type", "output")
+	want := map[string]map[string]uint64{
+		"gen_ai.server.time_to_first_token": {base("m1"): 2, base("m2"): 1, base("failing"): 1},
+		"gen_ai.server.request.duration":    {base("m1"): 2, base("m2"): 1, base("failing", failed): 1},
+		// The failed stream ended before its usage came.
+		"gen_ai.client.token.usage": {base("m1", in): 2, base("m1", out): 2, base("m2", in): 1, base("m2", out): 1},
+		"ssechat.stream.characters": {base("m1"): 2, base("m2"): 1, base("failing"): 1},
+	}
+	m := k.metrics(t)
+	for name, points := range want {
+		got := map[string]uint64{}
+		switch d := m[name].(type) {
+		case metricdata.Histogram[float64]:
+			for _, dp := range d.DataPoints {
+				got[dp.Attributes.Encoded(attribute.DefaultEncoder())] = dp.Count
+			}
+		case metricdata.Histogram[int64]:
+			for _, dp := range d.DataPoints {
+				got[dp.Attributes.Encoded(attribute.DefaultEncoder())] = dp.Count
+			}
+		case metricdata.Sum[int64]:
+			for _, dp := range d.DataPoints {
+				got[dp.Attributes.Encoded(attribute.DefaultEncoder())] = uint64(dp.Value) // one character a stream
+			}
+		default:
+			t.Fatalf("%s: %T", name, m[name])
+		}
+		if len(got) != len(points) {
+			t.Errorf("%s: %d data points, want %d: %v", name, len(got), len(points), got)
+		}
+		for set, n := range points {
+			if got[set] != n {
+				t.Errorf("%s {%s}: %d, want %d (all: %v)", name, set, got[set], n, got)
+			}
+		}
 	}
 }

@@ -162,15 +162,10 @@ type MemoryStore struct {
 }
 
 type memStream struct {
-	info StreamInfo // set by Create, never changed
-
-	// Guarded by the store's lock.
-	counted  int64 // what the log counts against the limits (see cost); changed under s.mu too
-	finished *list.Element
-	timer    *time.Timer
-	removed  atomic.Bool // set under the store's lock; read without it
-
-	mu sync.Mutex // guards what follows
+	// First what every append touches, together: with thousands of
+	// streams, each cache line of a stream that an event touches is a
+	// miss.
+	mu sync.Mutex // guards what follows, up to info
 	// The log, compact so that its memory follows its text: the texts of
 	// all text and reasoning records back to back in one buffer, and per
 	// record its end in it; the other records (start, tool calls and
@@ -181,11 +176,20 @@ type memStream struct {
 	otherBytes int64 // what the others point to (see heldBytes), kept as they come
 	// waiters are the readers waiting for the next append, each with its
 	// own channel (capacity 1), signalled once and forgotten.
-	waiters  []chan struct{}
-	ended    bool
+	waiters []chan struct{}
+	counted int64       // what the log counts against the limits (see cost); changed under the store's lock too
+	removed atomic.Bool // set under the store's lock; read without it
+	ended   bool
+
 	lease    time.Time
 	stopped  bool
 	watchers map[*func()]struct{}
+
+	info StreamInfo // set by Create, never changed
+
+	// Guarded by the store's lock.
+	finished *list.Element
+	timer    *time.Timer
 }
 
 // wake signals the waiting readers. The caller holds s.mu.

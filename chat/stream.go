@@ -176,6 +176,13 @@ type generation struct {
 	started  bool
 	text     strings.Builder
 	recs     []Record // reused for each chunk's records
+	// What the chunks say for the Result, which is filled in at the end:
+	// the Result is in memory that no other per-event work touches, and
+	// with thousands of streams each of its lines is a cache miss.
+	chunks        int
+	finishReason  string
+	usage         *Usage
+	model, respID string
 }
 
 // generate reads the provider and logs what it sends.
@@ -213,8 +220,7 @@ func (p *producer) generate(g *generation) {
 //
 //go:noinline
 func (p *producer) step(g *generation, chunk *Chunk) bool {
-	res := p.res
-	res.Chunks++
+	g.chunks++
 	recs := g.recs[:0]
 	if !g.started {
 		recs = p.begin(g, recs)
@@ -227,16 +233,16 @@ func (p *producer) step(g *generation, chunk *Chunk) bool {
 		return false
 	}
 	if chunk.FinishReason != "" {
-		res.FinishReason = chunk.FinishReason
+		g.finishReason = chunk.FinishReason
 	}
 	if chunk.Usage != nil {
-		res.Usage = chunk.Usage
+		g.usage = chunk.Usage
 	}
-	if res.ResponseModel == "" {
-		res.ResponseModel = chunk.Model
+	if g.model == "" {
+		g.model = chunk.Model
 	}
-	if res.ResponseID == "" {
-		res.ResponseID = chunk.ID
+	if g.respID == "" {
+		g.respID = chunk.ID
 	}
 	if len(recs) == 0 {
 		return true
@@ -293,6 +299,7 @@ func (p *producer) begin(g *generation, recs []Record) []Record {
 //go:noinline
 func (p *producer) end(g *generation) {
 	res := p.res
+	res.Chunks, res.FinishReason, res.Usage, res.ResponseModel, res.ResponseID = g.chunks, g.finishReason, g.usage, g.model, g.respID
 	failure, storeErr, started, recs := g.failure, g.storeErr, g.started, g.recs
 	text := &g.text
 	cause := context.Cause(p.ctx)

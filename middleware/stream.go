@@ -127,6 +127,21 @@ func isEventStream(h http.Header) bool {
 func (s *stream) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.writeLocked(b)
+}
+
+// WriteFlush implements streamctx.WriteFlusher: Write and FlushError
+// under one lock, for sse.Writer's events.
+func (s *stream) WriteFlush(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.writeLocked(b); err != nil {
+		return err
+	}
+	return s.flushLocked()
+}
+
+func (s *stream) writeLocked(b []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}

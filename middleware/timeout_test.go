@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,9 @@ import (
 	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/chat/chattest"
 	"github.com/ssechat/ssechat/internal/servertest"
+	"github.com/ssechat/ssechat/internal/streamctx"
 	"github.com/ssechat/ssechat/middleware"
+	"github.com/ssechat/ssechat/sse"
 )
 
 // An upstream that stops sending tokens is cut off by the idle timeout even
@@ -180,5 +183,74 @@ func TestTimeoutEndsDetachedGenerations(t *testing.T) {
 	}
 	if res := <-results; res.End != chat.EndTimeout {
 		t.Fatalf("end %s", res.End)
+	}
+}
+
+// countingWriter counts the writes and flushes that reach it; flushErr,
+// once set, fails the flushes.
+type countingWriter struct {
+	httptest.ResponseRecorder
+	writes, flushes int
+	flushErr        error
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	c.writes++
+	return c.ResponseRecorder.Write(b)
+}
+
+func (c *countingWriter) FlushError() error {
+	c.flushes++
+	if c.flushErr != nil {
+		return c.flushErr
+	}
+	c.ResponseRecorder.Flush()
+	return nil
+}
+
+// TestSSEWriterThroughMiddleware: an sse.Writer on the middleware's
+// wrapper writes and flushes each Send once, in one call to the wrapper
+// (streamctx.WriteFlusher), and a failed flush there is the client gone:
+// Send returns it, and the request's context is cancelled with it.
+func TestSSEWriterThroughMiddleware(t *testing.T) {
+	cw := &countingWriter{ResponseRecorder: *httptest.NewRecorder()}
+	var sendErr, cause error
+	var writes, flushes []int
+	h := middleware.KeepAlive(time.Hour)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := w.(streamctx.WriteFlusher); !ok {
+			t.Error("the middleware's writer does not write and flush in one call")
+		}
+		sw, err := sse.NewWriter(w, nil)
+		if err != nil {
+			t.Errorf("NewWriter: %v", err)
+			return
+		}
+		for _, data := range []string{"one", "two\nlines"} {
+			if err := sw.Send(sse.Event{Name: "delta", Data: []byte(data)}); err != nil {
+				t.Errorf("Send(%q): %v", data, err)
+			}
+			writes, flushes = append(writes, cw.writes), append(flushes, cw.flushes)
+		}
+		cw.flushErr = errBroken
+		sendErr = sw.Send(sse.Event{Data: []byte("three")})
+		<-r.Context().Done()
+		cause = context.Cause(r.Context())
+	}))
+	h.ServeHTTP(cw, httptest.NewRequest(http.MethodGet, "/", nil))
+	// NewWriter flushed the head: each Send adds one write and one flush.
+	if want := []int{1, 2}; !slices.Equal(writes, want) {
+		t.Errorf("writes after each Send = %v, want %v", writes, want)
+	}
+	if want := []int{2, 3}; !slices.Equal(flushes, want) {
+		t.Errorf("flushes after each Send = %v, want %v", flushes, want)
+	}
+	if want := "event: delta\ndata: one\n\nevent: delta\ndata: two\ndata: lines\n\n"; !strings.HasPrefix(cw.Body.String(), want) {
+		t.Errorf("body = %q, want it to start with %q", cw.Body.String(), want)
+	}
+	if !errors.Is(sendErr, errBroken) {
+		t.Errorf("Send after a failed flush = %v, want the flush's error", sendErr)
+	}
+	if !errors.Is(cause, middleware.ErrClientGone) || !errors.Is(cause, errBroken) {
+		t.Errorf("context cause = %v, want ErrClientGone wrapping the flush error", cause)
 	}
 }

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/ssechat/ssechat/internal/streamctx"
 )
 
 // ErrFlushUnsupported is returned by [NewWriter] when neither the
@@ -51,13 +52,15 @@ type Writer struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	// stale is set by refresh, timeout/2 after the deadline was last set;
-	// the next write then moves the deadline. So the per-event path reads
-	// an atomic, not the clock. The timer holds only stale, not the Writer,
-	// so a finished stream's Writer is freed without waiting for it.
-	stale   *atomic.Bool
-	refresh *time.Timer
-	err     error
+	// deadlineAt is when the write deadline in force was set (zero: none
+	// yet). The per-event path reads the monotonic clock, which costs less
+	// than a field another goroutine sets: with thousands of streams that
+	// field is out of the CPU's cache at every event.
+	deadlineAt time.Time
+	// wf is w when it writes and flushes in one call (this module's
+	// middleware): one lock and no ResponseController walk per event.
+	wf  streamctx.WriteFlusher
+	err error
 }
 
 // bufs holds the buffers that Send and Comment encode into, shared by all
@@ -88,11 +91,8 @@ func NewWriter(w http.ResponseWriter, opts *Options) (*Writer, error) {
 	if opts != nil && opts.WriteTimeout != 0 {
 		sw.timeout = opts.WriteTimeout
 	}
+	sw.wf, _ = w.(streamctx.WriteFlusher)
 	SetHeaders(w.Header())
-	if sw.timeout > 0 {
-		sw.stale = new(atomic.Bool)
-		sw.stale.Store(true)
-	}
 	if err := sw.extendDeadline(); err != nil {
 		return nil, err
 	}
@@ -179,6 +179,9 @@ func (w *Writer) write(b []byte) error {
 	if err := w.extendDeadline(); err != nil {
 		return err
 	}
+	if w.wf != nil {
+		return w.wf.WriteFlush(b)
+	}
 	if _, err := w.w.Write(b); err != nil {
 		return err
 	}
@@ -186,24 +189,19 @@ func (w *Writer) write(b []byte) error {
 }
 
 // extendDeadline moves the write deadline to now+timeout if it was set more
-// than timeout/2 ago. The timer that marks it stale fires at most once after
-// the last write, so an idle or finished stream leaves nothing running.
+// than timeout/2 ago. No timer runs for it: an idle or finished stream
+// leaves nothing behind.
 func (w *Writer) extendDeadline() error {
-	if w.timeout <= 0 || !w.stale.Load() {
+	if w.timeout <= 0 || !w.deadlineAt.IsZero() && time.Since(w.deadlineAt) < w.timeout/2 {
 		return nil
 	}
-	w.stale.Store(false)
-	err := w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	now := time.Now()
+	err := w.rc.SetWriteDeadline(now.Add(w.timeout))
 	if errors.Is(err, http.ErrNotSupported) {
 		w.timeout = -1 // no need to ask again
 		return nil
 	}
-	if w.refresh == nil {
-		stale := w.stale
-		w.refresh = time.AfterFunc(w.timeout/2, func() { stale.Store(true) })
-	} else {
-		w.refresh.Reset(w.timeout / 2)
-	}
+	w.deadlineAt = now
 	return err
 }
 

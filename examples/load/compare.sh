@@ -21,7 +21,10 @@
 #
 # ssechat runs twice: with -detach 0 (a generation ends with its request,
 # and runs on the request's goroutine) and with -detach 30s (the example
-# server's default: generations outlive their requests, for resume).
+# server's default: generations outlive their requests, for resume). A
+# third run is chat.Handler alone in the hand-written handler's place
+# (handwritten -kind ssechat): the same echo, chat.NewHandler's defaults,
+# none of the example server's middleware, hooks and clients.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 streams=${1:-2000}
@@ -126,6 +129,7 @@ for round in $(seq "$rounds"); do
 	if [ -n "$side" ]; then
 		pair "ssechat, -detach 0" env -u REDIS_URL "$bin/server" -mock-delay "$delay" -keepalive 5s -detach 0
 		pair "ssechat, -detach 30s" env -u REDIS_URL "$bin/server" -mock-delay "$delay" -keepalive 5s -detach 30s
+		pair "chat.Handler alone" "$bin/handwritten" -mock-delay "$delay" -kind ssechat
 		continue
 	fi
 	# The example server takes $REDIS_URL as its -redis default: the memory
@@ -135,6 +139,7 @@ for round in $(seq "$rounds"); do
 	if [ -n "${REDIS_URL:-}" ]; then
 		run "ssechat, -detach 0, Redis" "$bin/server" -mock-delay "$delay" -keepalive 5s -detach 0 -redis "$REDIS_URL"
 	fi
+	run "chat.Handler alone (no middleware)" "$bin/handwritten" -mock-delay "$delay" -kind ssechat
 	run "hand-written (fmt.Fprintf + Flush)" "$bin/handwritten" -mock-delay "$delay" -kind fprintf
 	run "go-sse (Session.Send + Flush)" "$bin/handwritten" -mock-delay "$delay" -kind gosse
 	run "raw writes (no net/http)" "$bin/handwritten" -mock-delay "$delay" -kind raw

@@ -111,11 +111,13 @@ func (g *echoGen) wait() bool {
 	}
 }
 
-// A piece makes the chunk of a few runes of text.
-type piece func(s string, c *chat.Chunk)
+// A piece makes the chunk of a few runes of text. It returns the chunk by
+// value: a chunk that a func value fills in through a pointer would be
+// allocated for every piece.
+type piece func(s string) chat.Chunk
 
-func pieceText(s string, c *chat.Chunk)      { c.Text = s }
-func pieceReasoning(s string, c *chat.Chunk) { c.Reasoning = s }
+func pieceText(s string) chat.Chunk      { return chat.Chunk{Text: s} }
+func pieceReasoning(s string) chat.Chunk { return chat.Chunk{Reasoning: s} }
 
 // stream yields text in pieces of m.runes runes, as piece makes the chunk;
 // it reports whether to go on.
@@ -129,9 +131,7 @@ func (g *echoGen) stream(text string, piece piece) bool {
 			_, size := utf8.DecodeRuneInString(text[n:])
 			n += size
 		}
-		var c chat.Chunk
-		piece(text[:n], &c)
-		if !g.yield(c, nil) {
+		if !g.yield(piece(text[:n]), nil) {
 			return false
 		}
 		text = text[n:]
@@ -147,12 +147,12 @@ func (g *echoGen) callTool(msg string) (string, bool) {
 	args, _ := json.Marshal(map[string]string{"text": msg})
 	call := chat.ToolCall{ID: "call_1", Name: lengthTool.Name}
 	first := true
-	if !g.stream(string(args), func(s string, c *chat.Chunk) {
+	if !g.stream(string(args), func(s string) chat.Chunk {
 		tc := chat.ToolCall{ID: call.ID, ArgumentsDelta: s}
 		if first { // the mock runs the tool itself
 			tc.Name, tc.Server, first = call.Name, true, false
 		}
-		c.ToolCalls = []chat.ToolCall{tc}
+		return chat.Chunk{ToolCalls: []chat.ToolCall{tc}}
 	}) {
 		return "", false
 	}

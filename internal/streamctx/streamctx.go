@@ -27,6 +27,14 @@ type Starter interface {
 	Ended()
 }
 
+// WriteFlusher is implemented by the middleware's response writer
+// wrapper, for package sse: WriteFlush writes b and flushes it, as Write
+// and then a flush through http.ResponseController would, under one lock.
+// It returns the write's error, else the flush's.
+type WriteFlusher interface {
+	WriteFlush(b []byte) error
+}
+
 // Observer receives the outcome of a chat stream.
 type Observer interface {
 	Finished(r *Report)

@@ -9,6 +9,11 @@
 //	raw      no net/http: a bare TCP server that reads the request's head and
 //	         body and writes each event to the socket, the floor of what any
 //	         server spends
+//	ssechat  the same echo as a chat.Provider, served by chat.NewHandler with
+//	         its defaults (resumable streams in a memory store, event ids,
+//	         write deadlines) and no middleware: the SDK in this handler's
+//	         place, without the example server's keep-alive, timeouts,
+//	         telemetry, logging and recovery
 //
 //	go run ./examples/load/handwritten -addr 127.0.0.1:8081 -mock-delay 30ms -kind fprintf
 package main
@@ -20,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"log"
 	"net"
 	"net/http"
@@ -28,12 +34,14 @@ import (
 	"time"
 
 	gosse "github.com/tmaxmax/go-sse"
+
+	"github.com/ssechat/ssechat/chat"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
 	delay := flag.Duration("mock-delay", 30*time.Millisecond, "the delay per chunk of 3 runes")
-	kind := flag.String("kind", "fprintf", "how events are written: fprintf, gosse or raw")
+	kind := flag.String("kind", "fprintf", "how events are written: fprintf, gosse, raw or ssechat")
 	flag.Parse()
 	switch *kind {
 	case "fprintf":
@@ -72,8 +80,10 @@ func main() {
 		})
 	case "raw":
 		log.Fatal(serveRaw(*addr, *delay))
+	case "ssechat":
+		http.Handle("/chat", chat.NewHandler(echoProvider(*delay)))
 	default:
-		log.Fatalf("-kind %q: want fprintf, gosse or raw", *kind)
+		log.Fatalf("-kind %q: want fprintf, gosse, raw or ssechat", *kind)
 	}
 	log.Fatal(http.ListenAndServe(*addr, nil))
 }
@@ -117,6 +127,38 @@ func echo(ctx context.Context, text []rune, delay time.Duration, send func(name,
 		text = text[n:]
 	}
 	send("done", `{"finish_reason":"stop"}`)
+}
+
+// echoProvider is echo as a chat.Provider: the last user message, 3 runes
+// per chunk with delay before each.
+func echoProvider(delay time.Duration) chat.Provider {
+	return chat.ProviderFunc(func(ctx context.Context, req *chat.Request) iter.Seq2[chat.Chunk, error] {
+		return func(yield func(chat.Chunk, error) bool) {
+			// An empty first chunk, as a real upstream's role chunk, starts
+			// the stream at once, as echo's start event does.
+			if !yield(chat.Chunk{}, nil) {
+				return
+			}
+			text := []rune(req.Messages[len(req.Messages)-1].Content)
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			for len(text) > 0 {
+				n := min(3, len(text))
+				select {
+				case <-ctx.Done():
+					yield(chat.Chunk{}, ctx.Err())
+					return
+				case <-t.C:
+				}
+				t.Reset(delay)
+				if !yield(chat.Chunk{Text: string(text[:n])}, nil) {
+					return
+				}
+				text = text[n:]
+			}
+			yield(chat.Chunk{FinishReason: "stop"}, nil)
+		}
+	})
 }
 
 // serveRaw answers every connection's one request over bare TCP: it reads

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssechat/ssechat/internal/apart"
 	"github.com/ssechat/ssechat/internal/streamctx"
 )
 
@@ -90,8 +91,10 @@ func (l *live) deliver(recs []Record) {
 }
 
 // sendHeld writes a held batch, on the timer's goroutine (or, for the
-// first, a goroutine of its own).
+// first, a goroutine of its own): a new one each time, which the write
+// takes deep (see apart.Grow).
 func (l *live) sendHeld() {
+	apart.Grow()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.done && l.held {

@@ -43,3 +43,24 @@ func TestDo(t *testing.T) {
 		t.Error("the caller's deferred calls did not run")
 	}
 }
+
+// BenchmarkDo: a call of Do whose function needs about 10 KB of stack, as
+// decoding a request or the user's hooks may.
+func BenchmarkDo(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		Do(func() { deep(40) })
+	}
+}
+
+// deep recurses n frames of about 256 bytes each.
+//
+//go:noinline
+func deep(n int) byte {
+	var pad [224]byte
+	pad[n%len(pad)] = byte(n)
+	if n == 0 {
+		return pad[0]
+	}
+	return deep(n-1) + pad[(n*7)%len(pad)]
+}

@@ -110,21 +110,11 @@ func echo(ctx context.Context, text []rune, delay time.Duration, send func(name,
 	if send("start", "{}") != nil {
 		return
 	}
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	for len(text) > 0 {
-		n := min(3, len(text))
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		t.Reset(delay)
-		b, _ := json.Marshal(map[string]string{"text": string(text[:n])})
-		if send("delta", string(b)) != nil {
-			return
-		}
-		text = text[n:]
+	if !pace(ctx, text, delay, func(s string) bool {
+		b, _ := json.Marshal(map[string]string{"text": s})
+		return send("delta", string(b)) == nil
+	}) {
+		return
 	}
 	send("done", `{"finish_reason":"stop"}`)
 }
@@ -139,26 +129,42 @@ func echoProvider(delay time.Duration) chat.Provider {
 			if !yield(chat.Chunk{}, nil) {
 				return
 			}
+			stopped := false // yield returned false: no more calls
 			text := []rune(req.Messages[len(req.Messages)-1].Content)
-			t := time.NewTimer(delay)
-			defer t.Stop()
-			for len(text) > 0 {
-				n := min(3, len(text))
-				select {
-				case <-ctx.Done():
+			if !pace(ctx, text, delay, func(s string) bool {
+				stopped = !yield(chat.Chunk{Text: s}, nil)
+				return !stopped
+			}) {
+				if !stopped {
 					yield(chat.Chunk{}, ctx.Err())
-					return
-				case <-t.C:
 				}
-				t.Reset(delay)
-				if !yield(chat.Chunk{Text: string(text[:n])}, nil) {
-					return
-				}
-				text = text[n:]
+				return
 			}
 			yield(chat.Chunk{FinishReason: "stop"}, nil)
 		}
 	})
+}
+
+// pace calls piece with text, 3 runes at a time, delay before each. It
+// reports whether all of it went: false when ctx ended first or piece
+// returned false.
+func pace(ctx context.Context, text []rune, delay time.Duration, piece func(string) bool) bool {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for len(text) > 0 {
+		n := min(3, len(text))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		t.Reset(delay)
+		if !piece(string(text[:n])) {
+			return false
+		}
+		text = text[n:]
+	}
+	return true
 }
 
 // serveRaw answers every connection's one request over bare TCP: it reads

@@ -53,9 +53,8 @@ type Writer struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	// deadlineAt is when the write deadline in force was set (zero: none
-	// yet). The per-event path reads the monotonic clock, which costs less
-	// than a field another goroutine sets: with thousands of streams that
-	// field is out of the CPU's cache at every event.
+	// yet). The per-event path reads the monotonic clock: no timer and no
+	// flag that one sets are kept per Writer for it.
 	deadlineAt time.Time
 	// wf is w when it writes and flushes in one call (this module's
 	// middleware): one lock and no ResponseController walk per event.
